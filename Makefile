@@ -1,0 +1,81 @@
+# moepack build. `make` builds ./moepack; `make test` runs every test; see README.md.
+#   PORTABLE=1  generic x86-64-v2 build instead of -march=native
+#   SAN=1       AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir)
+
+CC      ?= cc
+PKGS    := libzstd libxxhash jansson
+DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev pkg-config
+
+ifeq ($(PORTABLE),1)
+  ARCH  := -march=x86-64-v2
+else
+  ARCH  := -march=native
+endif
+
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 $(ARCH) -fopenmp -Wall -Wextra -Werror -g
+BUILD   := build
+ifeq ($(SAN),1)
+  CFLAGS += -O1 $(SANFLAGS)
+  BUILD  := build-san
+endif
+CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDFLAGS := -fopenmp $(if $(filter 1,$(SAN)),$(SANFLAGS))
+
+LIB_SRC   := $(wildcard core/*.c formats/*.c convert/*.c quant/*.c prune/*.c verify/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC  := $(wildcard tests/unit/test_*.c)
+TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SYNTH_SRC := $(wildcard tests/synth/*.c)
+SYNTH_OBJ := $(SYNTH_SRC:%.c=$(BUILD)/%.o)
+
+ifeq ($(SAN),1)
+  MOEPACK := $(BUILD)/moepack
+else
+  MOEPACK := moepack
+endif
+
+.PHONY: all deps test demo bench clean
+all: $(MOEPACK) $(BUILD)/synth
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libmoepack.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(MOEPACK): $(BUILD)/main.o $(BUILD)/libmoepack.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/synth: $(SYNTH_OBJ) $(BUILD)/libmoepack.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmoepack.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+deps:
+	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "all dependencies present"; fi
+
+test: $(MOEPACK) $(BUILD)/synth $(TEST_BIN)
+	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) \
+	  sh tests/run.sh $(TEST_BIN) tests/cli/*.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory $(MOEPACK)
+	./$(MOEPACK) inspect tests/data/tiny-qwen3moe
+
+bench: $(MOEPACK) $(BUILD)/synth
+	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) sh bench/run.sh
+
+clean:
+	rm -rf build build-san moepack
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/main.d $(SYNTH_OBJ:.o=.d)

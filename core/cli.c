@@ -1,0 +1,64 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mp_cli_value(const char *name, int argc, char **argv, int *i, const char **value, mp_error *err)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        mp_fail(err, MP_EXIT_INPUT, "option %s needs a value", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int mp_cli_int(const char *name, const char *text, int min, int max, int *out, mp_error *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < min || v > max)
+        return mp_fail(err, MP_EXIT_INPUT, "option %s: \"%s\", expected an integer from %d to %d", name,
+                       text, min, max);
+    *out = (int)v;
+    return MP_OK;
+}
+
+int mp_cli_common(mp_common_opts *o, int argc, char **argv, int *i, mp_error *err)
+{
+    const char *arg = argv[*i], *value;
+    if (strcmp(arg, "--quiet") == 0 || strcmp(arg, "-q") == 0)
+        return o->quiet = true, 1;
+    if (strcmp(arg, "--json") == 0)
+        return o->json = true, 1;
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+        return o->help = true, 1;
+    int got = mp_cli_value("--threads", argc, argv, i, &value, err);
+    if (got <= 0)
+        return got;
+    return mp_cli_int("--threads", value, 1, 4096, &o->threads, err) == MP_OK ? 1 : -1;
+}
+
+void mp_threads_apply(int threads)
+{
+    if (threads > 0)
+        omp_set_num_threads(threads);
+}
+
+int mp_threads_count(void)
+{
+    return omp_get_max_threads();
+}

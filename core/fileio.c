@@ -1,0 +1,106 @@
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mp_pread_full(int fd, void *dst, uint64_t len, uint64_t off, const char *path, mp_error *err)
+{
+    char *p = dst;
+    while (len > 0) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        ssize_t got = pread(fd, p, chunk, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return mp_fail_errno(err, "%s: read at byte %llu", path, (unsigned long long)off);
+        if (got == 0)
+            return mp_fail(err, MP_EXIT_IO, "%s: file ends at byte %llu, expected %llu more bytes",
+                           path, (unsigned long long)off, (unsigned long long)len);
+        p += got;
+        off += (uint64_t)got;
+        len -= (uint64_t)got;
+    }
+    return MP_OK;
+}
+
+int mp_write_full(int fd, const void *src, uint64_t len, const char *path, mp_error *err)
+{
+    const char *p = src;
+    while (len > 0) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        ssize_t put = write(fd, p, chunk);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put < 0)
+            return mp_fail_errno(err, "%s: write", path);
+        p += put;
+        len -= (uint64_t)put;
+    }
+    return MP_OK;
+}
+
+int mp_read_small_file(const char *path, uint64_t max_bytes, char **out, size_t *len, mp_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? mp_fail(err, MP_EXIT_INPUT, "%s: no such file", path)
+                               : mp_fail_errno(err, "%s: open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return mp_fail(err, MP_EXIT_INPUT, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return mp_fail(err, MP_EXIT_INPUT, "%s: %lld bytes, expected at most %llu", path,
+                       (long long)st.st_size, (unsigned long long)max_bytes);
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return mp_fail(err, MP_EXIT_IO, "%s: out of memory", path);
+    }
+    int rc = mp_pread_full(fd, buf, (uint64_t)st.st_size, 0, path, err);
+    close(fd);
+    if (rc != MP_OK) {
+        free(buf);
+        return rc;
+    }
+    buf[st.st_size] = '\0';
+    *out = buf;
+    *len = (size_t)st.st_size;
+    return MP_OK;
+}
+
+char *mp_temp_name(const char *path)
+{
+    size_t n = strlen(path) + 32;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s.tmp-%ld", path, (long)getpid());
+    return s;
+}
+
+char *mp_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+char *mp_path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s/%s", dir, name);
+    return s;
+}

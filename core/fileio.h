@@ -1,0 +1,20 @@
+/* Small POSIX file helpers with complete-or-fail semantics. */
+#ifndef MP_FILEIO_H
+#define MP_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Reads exactly len bytes at offset off; a short file is an I/O error naming path. */
+int mp_pread_full(int fd, void *dst, uint64_t len, uint64_t off, const char *path, mp_error *err);
+int mp_write_full(int fd, const void *src, uint64_t len, const char *path, mp_error *err);
+/* Reads a whole small file (config, index JSON) into a NUL-terminated buffer. */
+int mp_read_small_file(const char *path, uint64_t max_bytes, char **out, size_t *len, mp_error *err);
+/* A temporary name next to path, unique to this process: "path.tmp-PID". Caller frees. */
+char *mp_temp_name(const char *path);
+char *mp_strdup(const char *s);
+char *mp_path_join(const char *dir, const char *name);
+
+#endif

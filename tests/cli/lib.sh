@@ -1,0 +1,26 @@
+# Helpers for the CLI tests: each check prints PASS: or FAIL: with its name.
+# Sourced by the scripts in tests/cli; MOEPACK and SYNTH come from `make test`.
+: "${MOEPACK:?run through make test}"
+SHARED=${SHARED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+pass() { echo "PASS: $1"; }
+fail() { echo "FAIL: $1${2:+ ($2)}"; }
+skip() { echo "SKIP: $1 ($2)"; }
+
+# expect_exit NAME CODE CMD...: runs CMD, checks its exit code; keeps stdout/stderr
+# in $TMP/out and $TMP/err for further checks.
+expect_exit() {
+    name=$1 code=$2; shift 2
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" -eq "$code" ]; then pass "$name"; else fail "$name" "exit $rc, wanted $code: $(head -c 300 "$TMP/err")"; fi
+}
+
+# expect_contains NAME FILE TEXT
+expect_contains() {
+    if grep -qF -- "$3" "$2"; then pass "$1"; else fail "$1" "'$3' not in $(head -c 300 "$2")"; fi
+}
+
+have_shared() { [ -d "$SHARED/models" ]; }
