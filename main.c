@@ -1,0 +1,49 @@
+/* moepack: one binary, one subcommand per stage. This file only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv, mp_error *err);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"inspect", mp_cmd_inspect, "architecture, layers, experts, dtypes, sizes, parameter counts"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "moepack %s: Mixture-of-Experts checkpoints into small deployable packs\n\n"
+                 "usage: moepack COMMAND [options]   (moepack COMMAND --help for its options)\n\n"
+                 "commands:\n",
+            MP_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nexit codes: 0 ok, 1 verify thresholds not met, 2 bad input or usage, 3 I/O failure\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? MP_EXIT_INPUT : MP_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("moepack %s\n", MP_VERSION);
+        return MP_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        mp_error err = {0};
+        int rc = commands[i].run(argc - 1, argv + 1, &err);
+        if (rc != MP_OK && err.msg[0])
+            fprintf(stderr, "moepack %s: %s\n", commands[i].name, err.msg);
+        return rc;
+    }
+    fprintf(stderr, "moepack: unknown command \"%s\"; run moepack --help for the list\n", argv[1]);
+    return MP_EXIT_INPUT;
+}
