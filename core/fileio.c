@@ -47,7 +47,7 @@ int mp_write_full(int fd, const void *src, uint64_t len, const char *path, mp_er
 int mp_read_small_file(const char *path, uint64_t max_bytes, char **out, size_t *len, mp_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0)
         return errno == ENOENT ? mp_fail(err, MP_EXIT_INPUT, "%s: no such file", path)
                                : mp_fail_errno(err, "%s: open", path);

@@ -179,7 +179,7 @@ static int parse_header(mp_st_file *f, const char *text, size_t len, mp_error *e
     json_t *value;
     json_object_foreach(root, key, value) {
         if (strcmp(key, "__metadata__") == 0)
-            rc = parse_metadata(f, value, err);
+            rc = json_is_null(value) ? MP_OK : parse_metadata(f, value, err);
         else {
             rc = parse_tensor(f->path, key, value, &f->tensors[f->n_tensors], err);
             if (rc == MP_OK)
@@ -232,7 +232,7 @@ int mp_st_open(mp_st_file *f, const char *path, mp_error *err)
     f->path = mp_strdup(path);
     if (!f->path)
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (f->fd < 0) {
         int rc = errno == ENOENT ? mp_fail(err, MP_EXIT_INPUT, "%s: no such file", path)
                                  : mp_fail_errno(err, "%s: open", path);

@@ -1,6 +1,7 @@
 /* Sharded checkpoints: model.safetensors.index.json and its shards, with one
  * name -> tensor lookup over all of them. */
 #include <dirent.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -113,11 +114,19 @@ static int collect_tensors(mp_st_set *s, mp_error *err)
 
 /* ---- index ---- */
 
+static bool has_parent_component(const char *path)
+{
+    for (const char *p = path; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+            return true;
+    return false;
+}
+
 /* A shard named by the index must be a plain relative path that stays inside dir. */
 static int check_shard_path(const char *index_path, const char *dir, const char *tensor,
                             const char *shard, mp_error *err)
 {
-    if (shard[0] == '\0' || shard[0] == '/' || strstr(shard, "..") || strchr(shard, '\\'))
+    if (shard[0] == '\0' || shard[0] == '/' || has_parent_component(shard) || strchr(shard, '\\'))
         return mp_fail(err, MP_EXIT_INPUT,
                        "%s: tensor '%s': shard \"%s\" must be a file name inside the checkpoint directory",
                        index_path, tensor, shard);
@@ -302,7 +311,9 @@ int mp_st_set_open(mp_st_set *s, const char *path, mp_error *err)
         s->dir = mp_strdup(path);
         rc = open_directory(s, path, err);
     } else if (!is_file(path)) {
-        return mp_fail(err, MP_EXIT_INPUT, "%s: no such file or directory", path);
+        struct stat st;
+        return mp_fail(err, MP_EXIT_INPUT, "%s: %s", path,
+                       stat(path, &st) == 0 ? "not a regular file or directory" : "no such file or directory");
     } else {
         s->dir = dir_of(path);
         rc = ends_with(path, ".json") ? open_index(s, path, err) : open_single(s, path, err);

@@ -46,7 +46,8 @@ int mp_st_writer_metadata(mp_st_writer *w, const char *key, const char *value, m
         meta = json_object();
         json_object_set_new(w->header, "__metadata__", meta);
     }
-    json_object_set_new(meta, key, json_string(value));
+    if (json_object_set_new(meta, key, json_string(value)) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: metadata '%s' is not valid UTF-8", w->path, key);
     return MP_OK;
 }
 
@@ -64,12 +65,16 @@ int mp_st_writer_add(mp_st_writer *w, const char *name, mp_dtype dt, int ndim, c
 {
     if (w->current >= 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s' declared after tensor data", w->path, name);
-    if (ndim < 0 || ndim > MP_ST_MAX_DIMS || strcmp(name, "__metadata__") == 0)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s': invalid name or rank", w->path, name);
+    if (ndim < 0 || ndim > MP_ST_MAX_DIMS || (unsigned)dt >= MP_DT_COUNT || strcmp(name, "__metadata__") == 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s': invalid name, rank or dtype", w->path, name);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s': negative dimension", w->path, name);
     if (json_object_get(w->header, name))
         return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s' declared twice", w->path, name);
     mp_st_tensor t = {.dtype = dt, .ndim = ndim};
-    memcpy(t.shape, shape, (size_t)ndim * sizeof *shape);
+    for (int i = 0; i < ndim; i++)
+        t.shape[i] = shape[i];
     if (mp_st_nelem(&t) * (uint64_t)mp_dtype_bits(dt) % 8 != 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s': elements do not fill whole bytes", w->path, name);
     if (w->n_tensors == w->cap_tensors) {
@@ -83,8 +88,9 @@ int mp_st_writer_add(mp_st_writer *w, const char *name, mp_dtype dt, int ndim, c
     uint64_t begin = 0;
     for (int i = 0; i < w->n_tensors; i++)
         begin += w->sizes[i];
+    if (json_object_set_new(w->header, name, tensor_entry(dt, ndim, shape, begin, begin + mp_st_nbytes(&t))) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: tensor name '%s' is not valid UTF-8", w->path, name);
     w->sizes[w->n_tensors++] = mp_st_nbytes(&t);
-    json_object_set_new(w->header, name, tensor_entry(dt, ndim, shape, begin, begin + mp_st_nbytes(&t)));
     return MP_OK;
 }
 
@@ -166,7 +172,7 @@ int mp_st_writer_finish(mp_st_writer *w, mp_error *err)
             rc = mp_fail(err, MP_EXIT_INPUT, "%s: tensor %d of %d not completely written", w->path,
                          w->current + 1, w->n_tensors);
     }
-    if (rc == MP_OK && close(w->fd) != 0)
+    if (close(w->fd) != 0 && rc == MP_OK)
         rc = mp_fail_errno(err, "%s: close", w->tmp_path);
     w->fd = -1;
     if (rc == MP_OK && rename(w->tmp_path, w->path) != 0)
