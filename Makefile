@@ -66,7 +66,7 @@ deps:
 
 test: $(MOEPACK) $(BUILD)/synth $(TEST_BIN)
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) \
-	  sh tests/run.sh $(TEST_BIN) tests/cli/*.sh
+	  sh tests/run.sh $(TEST_BIN) tests/cli/test_*.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory $(MOEPACK)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/fileio.h"
+#include "../core/json.h"
 #include "model.h"
 
 typedef struct {
@@ -399,17 +399,10 @@ static int read_family(config_reader *r, mp_config *c)
 int mp_config_read(mp_config *cfg, const char *path, mp_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
-    char *text;
-    size_t len;
-    int rc = mp_read_small_file(path, 16u << 20, &text, &len, err);
+    json_t *root;
+    int rc = mp_json_load_file(path, 16u << 20, &root, err);
     if (rc != MP_OK)
         return rc;
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(text);
-    if (!root)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: JSON: %s (line %d, column %d)", path, jerr.text, jerr.line,
-                       jerr.column);
     config_reader r = {path, root, err};
     if (!json_is_object(root))
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: expected a JSON object", path);

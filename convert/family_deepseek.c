@@ -55,8 +55,7 @@ void build_deepseek_layer(mp_model *m, mp_layer *L, int i)
     const mp_config *c = &m->cfg;
     char p[64], mlp[80];
     snprintf(p, sizeof p, "model.layers.%d", i);
-    L->input_norm = model_vector(m, c->hidden, "%s.input_layernorm.weight", p);
-    L->post_attn_norm = model_vector(m, c->hidden, "%s.post_attention_layernorm.weight", p);
+    model_layer_norms(m, L, p);
     if (c->family == MP_FAMILY_GLM4_MOE)
         model_gqa(m, &L->attn, p, false);
     else

@@ -73,8 +73,7 @@ void build_gpt_oss_layer(mp_model *m, int i)
     mp_layer *L = &m->layers[i];
     char p[64];
     snprintf(p, sizeof p, "model.layers.%d", i);
-    L->input_norm = model_vector(m, c->hidden, "%s.input_layernorm.weight", p);
-    L->post_attn_norm = model_vector(m, c->hidden, "%s.post_attention_layernorm.weight", p);
+    model_layer_norms(m, L, p);
     model_gqa(m, &L->attn, p, c->attention_bias);
     L->attn.sinks = model_vector(m, c->n_heads, "%s.self_attn.sinks", p);
     L->sliding = c->sliding[i];

@@ -73,8 +73,7 @@ void build_llama_moe_layer(mp_model *m, int i)
     mp_layer *L = &m->layers[i];
     char p[64];
     snprintf(p, sizeof p, "model.layers.%d", i);
-    L->input_norm = model_vector(m, c->hidden, "%s.input_layernorm.weight", p);
-    L->post_attn_norm = model_vector(m, c->hidden, "%s.post_attention_layernorm.weight", p);
+    model_layer_norms(m, L, p);
     model_gqa(m, &L->attn, p, false);
     if (is_moe_layer(c, i)) {
         build_moe(m, L, p);

@@ -133,6 +133,12 @@ void model_mlp(mp_model *m, mp_mlp *mlp, int64_t inter, const char *gate, const 
     model_linear(m, &mlp->down, hidden, inter, LIN_NO_BIAS, "%s.%s", prefix, down);
 }
 
+void model_layer_norms(mp_model *m, mp_layer *L, const char *p)
+{
+    L->input_norm = model_vector(m, m->cfg.hidden, "%s.input_layernorm.weight", p);
+    L->post_attn_norm = model_vector(m, m->cfg.hidden, "%s.post_attention_layernorm.weight", p);
+}
+
 static void init_layer(mp_layer *L)
 {
     mp_linear none = model_no_linear();

@@ -18,6 +18,8 @@ void model_mlp(mp_model *m, mp_mlp *mlp, int64_t inter, const char *gate, const 
                const char *down, const char *prefix);
 void model_problem(mp_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 mp_linear model_no_linear(void);
+/* "<p>.input_layernorm" and "<p>.post_attention_layernorm". */
+void model_layer_norms(mp_model *m, mp_layer *L, const char *p);
 /* GQA attention "<p>.self_attn.{q,k,v,o}_proj" with the config's biases and q/k norms. */
 void model_gqa(mp_model *m, mp_attention *a, const char *p, bool o_bias);
 /* Per-expert 2-D weights "<moe>.experts.E.{gate,up,down}_proj" (Mixtral: w1, w3, w2). */

@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "../core/fileio.h"
+#include "../core/json.h"
 #include "safetensors.h"
 
 #define INDEX_NAME "model.safetensors.index.json"
@@ -174,7 +175,7 @@ static int open_shards(mp_st_set *s, const char **names, int n, mp_error *err)
 /* Every index entry must name a tensor of its shard, and every tensor of a shard
  * must be in the index (pointing to that shard). */
 static int cross_check_index(mp_st_set *s, const char *index_path, json_t *map, const char **names,
-                             int n_names, mp_error *err)
+                             mp_error *err)
 {
     const char *tensor;
     json_t *value;
@@ -194,23 +195,15 @@ static int cross_check_index(mp_st_set *s, const char *index_path, json_t *map, 
                 return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s' in shard %s is missing from the index",
                                index_path, s->tensors[i].info->name, names[s->tensors[i].file]);
     }
-    (void)n_names;
     return MP_OK;
 }
 
 static int open_index(mp_st_set *s, const char *index_path, mp_error *err)
 {
-    char *text;
-    size_t len;
-    int rc = mp_read_small_file(index_path, MAX_INDEX_BYTES, &text, &len, err);
+    json_t *root;
+    int rc = mp_json_load_file(index_path, MAX_INDEX_BYTES, &root, err);
     if (rc != MP_OK)
         return rc;
-    json_error_t jerr;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    free(text);
-    if (!root)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: JSON: %s (line %d, column %d)", index_path, jerr.text,
-                       jerr.line, jerr.column);
     json_t *map = json_object_get(root, "weight_map");
     const char **names = NULL;
     int n_names = 0;
@@ -239,7 +232,7 @@ static int open_index(mp_st_set *s, const char *index_path, mp_error *err)
     if (rc == MP_OK)
         rc = collect_tensors(s, err);
     if (rc == MP_OK)
-        rc = cross_check_index(s, index_path, map, names, n_names, err);
+        rc = cross_check_index(s, index_path, map, names, err);
     free(names);
     json_decref(root);
     return rc;

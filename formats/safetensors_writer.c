@@ -16,6 +16,7 @@ struct mp_st_writer {
     json_t *header;   /* tensor entries and __metadata__, in declaration order */
     uint64_t *sizes;  /* bytes of each declared tensor */
     int n_tensors, cap_tensors;
+    uint64_t data_bytes; /* sum of sizes: the next tensor's offset */
     int current;      /* tensor being written; -1 before the header is out */
     uint64_t written; /* bytes of the current tensor written so far */
 };
@@ -85,12 +86,11 @@ int mp_st_writer_add(mp_st_writer *w, const char *name, mp_dtype dt, int ndim, c
         w->sizes = sizes;
         w->cap_tensors = cap;
     }
-    uint64_t begin = 0;
-    for (int i = 0; i < w->n_tensors; i++)
-        begin += w->sizes[i];
+    uint64_t begin = w->data_bytes;
     if (json_object_set_new(w->header, name, tensor_entry(dt, ndim, shape, begin, begin + mp_st_nbytes(&t))) != 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s: tensor name '%s' is not valid UTF-8", w->path, name);
     w->sizes[w->n_tensors++] = mp_st_nbytes(&t);
+    w->data_bytes += mp_st_nbytes(&t);
     return MP_OK;
 }
 
