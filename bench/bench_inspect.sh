@@ -21,7 +21,7 @@ best() { # best of 5 wall-clock runs of "$@", in seconds
 
 read_all() { cat "$dir"/dsv3/* >/dev/null; }
 tensors=$("$MOEPACK" inspect --json "$dir/dsv3" | sed -n 's/^  "tensors": \([0-9]*\).*/\1/p')
-files=$(ls "$dir/dsv3" | grep -c safetensors)
+files=$(ls "$dir/dsv3" | grep -c "\.safetensors$")
 bytes=$(du -sb "$dir/dsv3" | cut -f1)
 t_inspect=$(best "$MOEPACK" inspect "$dir/dsv3")
 t_read=$(best read_all)

@@ -49,7 +49,10 @@ int mp_cli_common(mp_common_opts *o, int argc, char **argv, int *i, mp_error *er
     int got = mp_cli_value("--threads", argc, argv, i, &value, err);
     if (got <= 0)
         return got;
-    return mp_cli_int("--threads", value, 1, 4096, &o->threads, err) == MP_OK ? 1 : -1;
+    if (mp_cli_int("--threads", value, 1, 4096, &o->threads, err) != MP_OK)
+        return -1;
+    mp_threads_apply(o->threads);
+    return 1;
 }
 
 void mp_threads_apply(int threads)

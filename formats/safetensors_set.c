@@ -161,15 +161,26 @@ static int open_shards(mp_st_set *s, const char **names, int n, mp_error *err)
     s->files = calloc((size_t)n + 1, sizeof *s->files);
     if (!s->files)
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", s->dir);
+    mp_error *errs = calloc((size_t)n + 1, sizeof *errs);
+    if (!errs)
+        return mp_fail(err, MP_EXIT_IO, "%s: out of memory", s->dir);
+    json_object_seed(0); /* jansson's one global, set before threads parse headers */
+    #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < n; i++) {
         char *full = mp_path_join(s->dir, names[i]);
-        int rc = mp_st_open(&s->files[i], full, err);
+        if (full)
+            mp_st_open(&s->files[i], full, &errs[i]);
+        else
+            mp_fail(&errs[i], MP_EXIT_IO, "%s: out of memory", s->dir);
         free(full);
-        if (rc != MP_OK)
-            return rc;
-        s->n_files++;
     }
-    return MP_OK;
+    s->n_files = n; /* a failed open leaves its slot empty and safe to close */
+    int rc = MP_OK;
+    for (int i = 0; i < n && rc == MP_OK; i++) /* report the first failing shard, whatever the timing */
+        if (errs[i].code != MP_OK)
+            rc = mp_fail(err, errs[i].code, "%s", errs[i].msg);
+    free(errs);
+    return rc;
 }
 
 /* Every index entry must name a tensor of its shard, and every tensor of a shard

@@ -60,3 +60,10 @@ sed 's/"mixtral"/"llama"/; s/MixtralForCausalLM/LlamaForCausalLM/' "$TMP/c/confi
 expect_exit "unsupported architecture" 2 "$MOEPACK" inspect "$TMP/c"
 expect_contains "unsupported architecture lists the families" "$TMP/err" "GPT-OSS (GptOssForCausalLM)"
 one_line "unsupported architecture"
+
+# Shard headers are parsed in parallel: the report must not depend on the thread count.
+"$SYNTH" --family deepseek_v3 --fp8 --shards 7 -o "$TMP/d" >/dev/null 2>&1
+"$MOEPACK" inspect --json --threads 1 "$TMP/d" >"$TMP/t1" 2>&1
+"$MOEPACK" inspect --json --threads 2 "$TMP/d" >"$TMP/t2" 2>&1
+if cmp -s "$TMP/t1" "$TMP/t2"; then pass "inspect is the same at 1 and 2 threads"; else fail "inspect is the same at 1 and 2 threads"; fi
+expect_exit "--threads 0 is a usage error" 2 "$MOEPACK" inspect --threads 0 "$TMP/d"
