@@ -27,6 +27,8 @@ LIB_SRC   := $(wildcard core/*.c formats/*.c convert/*.c quant/*.c prune/*.c ver
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/%)
 SYNTH_SRC := $(wildcard tests/synth/*.c)
 SYNTH_OBJ := $(SYNTH_SRC:%.c=$(BUILD)/%.o)
 
@@ -52,6 +54,9 @@ $(MOEPACK): $(BUILD)/main.o $(BUILD)/libmoepack.a
 $(BUILD)/synth: $(SYNTH_OBJ) $(BUILD)/libmoepack.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/%: tests/tools/%.c $(BUILD)/libmoepack.a
+	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmoepack.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
@@ -64,7 +69,7 @@ deps:
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "all dependencies present"; fi
 
-test: $(MOEPACK) $(BUILD)/synth $(TEST_BIN)
+test: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) \
 	  sh tests/run.sh $(TEST_BIN) tests/cli/test_*.sh
 

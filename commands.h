@@ -8,5 +8,6 @@
 #define MP_VERSION "0.1.0"
 
 int mp_cmd_inspect(int argc, char **argv, mp_error *err);
+int mp_cmd_convert(int argc, char **argv, mp_error *err);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "../core/dtype.h"
 #include "../core/error.h"
+#include "../core/name_index.h"
 
 #define MP_ST_MAX_HEADER 100000000ull
 #define MP_ST_MAX_DIMS 8
@@ -61,8 +62,8 @@ typedef struct {
     mp_st_file *files;
     int n_tensors;
     mp_st_entry *tensors; /* in name order */
-    uint32_t *slots;      /* open-addressing hash: name -> tensors index + 1, 0 = empty */
-    uint32_t n_slots;
+    const char **names;   /* names[i] = tensors[i].info->name */
+    mp_name_index index;
 } mp_st_set;
 
 /* path: a .safetensors file, a model.safetensors.index.json, or a directory holding

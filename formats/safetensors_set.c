@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #include "../core/fileio.h"
 #include "../core/json.h"
@@ -49,41 +48,21 @@ static char *dir_of(const char *path)
 
 /* ---- name lookup ---- */
 
-static uint32_t name_hash(const char *name)
-{
-    return (uint32_t)XXH3_64bits(name, strlen(name));
-}
-
 static int build_lookup(mp_st_set *s, mp_error *err)
 {
-    uint32_t n = 16;
-    while (n < 2u * (uint32_t)s->n_tensors)
-        n *= 2;
-    s->slots = calloc(n, sizeof *s->slots);
-    if (!s->slots)
+    s->names = calloc((size_t)s->n_tensors + 1, sizeof *s->names);
+    if (!s->names)
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", s->dir);
-    s->n_slots = n;
-    for (int i = 0; i < s->n_tensors; i++) {
-        uint32_t h = name_hash(s->tensors[i].info->name) & (n - 1);
-        while (s->slots[h])
-            h = (h + 1) & (n - 1);
-        s->slots[h] = (uint32_t)i + 1;
-    }
+    for (int i = 0; i < s->n_tensors; i++)
+        s->names[i] = s->tensors[i].info->name;
+    if (mp_name_index_build(&s->index, s->names, s->n_tensors) != 0)
+        return mp_fail(err, MP_EXIT_IO, "%s: out of memory", s->dir);
     return MP_OK;
 }
 
 int mp_st_set_find(const mp_st_set *s, const char *name)
 {
-    if (s->n_slots == 0)
-        return -1;
-    uint32_t h = name_hash(name) & (s->n_slots - 1);
-    while (s->slots[h]) {
-        int i = (int)s->slots[h] - 1;
-        if (strcmp(s->tensors[i].info->name, name) == 0)
-            return i;
-        h = (h + 1) & (s->n_slots - 1);
-    }
-    return -1;
+    return mp_name_index_find(&s->index, s->names, name);
 }
 
 static int compare_entry_names(const void *a, const void *b)
@@ -333,7 +312,8 @@ void mp_st_set_close(mp_st_set *s)
         mp_st_close(&s->files[i]);
     free(s->files);
     free(s->tensors);
-    free(s->slots);
+    free(s->names);
+    mp_name_index_free(&s->index);
     free(s->dir);
     memset(s, 0, sizeof *s);
 }

@@ -1,0 +1,340 @@
+/* moepack convert CKPT -o OUT.mpk: one streaming pass from a HuggingFace
+ * checkpoint to a pack, quantizing on the way. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "../commands.h"
+#include "../core/cleanup.h"
+#include "../core/cli.h"
+#include "../core/fileio.h"
+#include "../core/progress.h"
+#include "checkpoint.h"
+#include "convert_part.h"
+#include "model_json.h"
+
+static const char *convert_help =
+    "usage: moepack convert CKPT -o OUT.mpk [options]\n\n"
+    "Converts a HuggingFace checkpoint (bf16/f16/f32, FP8 block-scaled with weight_scale_inv,\n"
+    "or GPT-OSS MXFP4) into a pack in one streaming pass: no intermediate copy on disk,\n"
+    "memory bounded by a few tensors.\n\n"
+    "  -o, --output OUT.mpk   the pack directory to write (written under a temporary name,\n"
+    "                         renamed when complete)\n"
+    "  --scheme S             bf16 | fp8 | w4a16 | mixed (default w4a16). Linears (attention,\n"
+    "                         dense and shared MLPs, routed experts) get: bf16; fp8 e4m3 with\n"
+    "                         128x128 block scales; 4-bit weights; or fp8 for attention, dense\n"
+    "                         and shared, 4-bit for routed experts. Embeddings, lm_head,\n"
+    "                         routers stay bf16; norms and biases keep their precision.\n"
+    "  --group G              w4 group size 32 | 64 | 128 (default 128; a tensor whose input\n"
+    "                         width G does not divide gets the largest group that does)\n"
+    "  --sym                  symmetric w4 (no zero points; default asymmetric)\n"
+    "  --method M             rtn | mse (default rtn): round to nearest, or search the\n"
+    "                         clipping range per group for the least squared error\n"
+    "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
+    "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
+    "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym)\n"
+    "                         (repeatable; the first matching --keep/--encode wins; REGEX is\n"
+    "                         POSIX extended, matched in the canonical name, e.g.\n"
+    "                         layers.3.experts.7.down, and in the checkpoint name)\n"
+    "  --cold-codec C         none | zstd: compress the routed-expert tiers (default none)\n"
+    "  --zstd-level N         zstd level 1..19 (default 3)\n"
+    "  --force                replace OUT.mpk if it exists\n"
+    "  --threads N            worker threads (default: all cores)\n"
+    "  --json                 the summary as JSON on stdout\n"
+    "  --quiet                no progress bar\n\n"
+    "The output is byte-identical for the same inputs and options at any thread count.\n"
+    "exit codes: 0 ok, 2 bad input or usage, 3 I/O failure\n";
+
+typedef struct {
+    mp_common_opts common;
+    const char *ckpt, *out;
+    mp_policy policy;
+    mp_w4_method method;
+    bool zstd, force;
+    int zstd_level;
+    char rules[2048]; /* --keep/--encode as given, for provenance */
+} convert_opts;
+
+typedef struct {
+    uint64_t params[MP_CLASS_COUNT], bytes[MP_CLASS_COUNT];
+    uint64_t source_bytes, pack_bytes;
+    int tensors, records, fallbacks;
+    double seconds;
+} convert_stats;
+
+/* ---- arguments ---- */
+
+static int add_rule(convert_opts *o, const char *arg, bool keep, mp_error *err)
+{
+    size_t used = strlen(o->rules);
+    snprintf(o->rules + used, sizeof o->rules - used, " %s '%s'", keep ? "--keep" : "--encode", arg);
+    return mp_policy_add_rule(&o->policy, arg, keep, err);
+}
+
+static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error *err)
+{
+    const char *v;
+    int got;
+    if ((got = mp_cli_value("--output", argc, argv, i, &v, err)) != 0 || (got = mp_cli_value("-o", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : (o->out = v, MP_OK);
+    if ((got = mp_cli_value("--scheme", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code
+               : mp_scheme_parse(v, &o->policy.scheme) == 0
+                   ? MP_OK
+                   : mp_fail(err, MP_EXIT_INPUT, "--scheme \"%s\": expected bf16, fp8, w4a16 or mixed", v);
+    if ((got = mp_cli_value("--group", argc, argv, i, &v, err)) != 0) {
+        if (got < 0 || mp_cli_int("--group", v, 32, 128, &o->policy.group, err) != MP_OK)
+            return err->code;
+        return o->policy.group == 32 || o->policy.group == 64 || o->policy.group == 128
+                   ? MP_OK : mp_fail(err, MP_EXIT_INPUT, "--group %s: expected 32, 64 or 128", v);
+    }
+    if ((got = mp_cli_value("--method", argc, argv, i, &v, err)) != 0) {
+        if (got < 0)
+            return err->code;
+        if (strcmp(v, "rtn") != 0 && strcmp(v, "mse") != 0)
+            return mp_fail(err, MP_EXIT_INPUT, "--method \"%s\": expected rtn or mse", v);
+        o->method = strcmp(v, "mse") == 0 ? MP_W4_MSE : MP_W4_RTN;
+        return MP_OK;
+    }
+    if ((got = mp_cli_value("--cold-codec", argc, argv, i, &v, err)) != 0) {
+        if (got < 0)
+            return err->code;
+        if (strcmp(v, "none") != 0 && strcmp(v, "zstd") != 0)
+            return mp_fail(err, MP_EXIT_INPUT, "--cold-codec \"%s\": expected none or zstd", v);
+        o->zstd = strcmp(v, "zstd") == 0;
+        return MP_OK;
+    }
+    if ((got = mp_cli_value("--zstd-level", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : mp_cli_int("--zstd-level", v, 1, 19, &o->zstd_level, err);
+    if ((got = mp_cli_value("--keep", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : add_rule(o, v, true, err);
+    if ((got = mp_cli_value("--encode", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : add_rule(o, v, false, err);
+    if (strcmp(argv[*i], "--sym") == 0)
+        return o->policy.sym = true, MP_OK;
+    if (strcmp(argv[*i], "--force") == 0)
+        return o->force = true, MP_OK;
+    if (argv[*i][0] == '-')
+        return mp_fail(err, MP_EXIT_INPUT, "unknown option \"%s\"; see moepack convert --help", argv[*i]);
+    if (o->ckpt)
+        return mp_fail(err, MP_EXIT_INPUT, "unexpected argument \"%s\"; see moepack convert --help", argv[*i]);
+    o->ckpt = argv[*i];
+    return MP_OK;
+}
+
+static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
+{
+    memset(o, 0, sizeof *o);
+    mp_policy_init(&o->policy, MP_SCHEME_W4A16, 128, false);
+    o->zstd_level = 3;
+    for (int i = 1; i < argc; i++) {
+        int got = mp_cli_common(&o->common, argc, argv, &i, err);
+        if (got < 0)
+            return err->code;
+        if (got == 0 && parse_option(o, argc, argv, &i, err) != MP_OK)
+            return err->code;
+    }
+    if (o->common.help)
+        return MP_OK;
+    if (!o->ckpt || !o->out)
+        return mp_fail(err, MP_EXIT_INPUT, "missing %s; see moepack convert --help", o->ckpt ? "-o OUT.mpk" : "CKPT");
+    struct stat st;
+    if (!o->force && lstat(o->out, &st) == 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s already exists (use --force to replace it)", o->out);
+    return MP_OK;
+}
+
+/* ---- provenance: what made the pack, without what does not change its bytes ---- */
+
+static json_t *source_files_json(const mp_st_set *st)
+{
+    json_t *files = json_array();
+    for (int f = 0; f < st->n_files; f++) {
+        const mp_st_file *file = &st->files[f];
+        const char *base = strrchr(file->path, '/');
+        uint8_t *header = malloc(file->data_start);
+        mp_error ignored = {0};
+        char hex[17] = "";
+        if (header && mp_pread_full(file->fd, header, file->data_start, 0, file->path, &ignored) == MP_OK)
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)XXH3_64bits(header, file->data_start));
+        free(header);
+        json_array_append_new(files, json_pack("{s:s, s:I, s:s}", "name", base ? base + 1 : file->path, "bytes",
+                                               (json_int_t)file->file_size, "header_xxh3", hex));
+    }
+    return files;
+}
+
+static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck)
+{
+    char command[4096];
+    snprintf(command, sizeof command, "moepack convert %s --scheme %s --group %d%s --method %s --cold-codec %s%s",
+             o->ckpt, mp_scheme_name(o->policy.scheme), o->policy.group, o->policy.sym ? " --sym" : "",
+             o->method == MP_W4_MSE ? "mse" : "rtn", o->zstd ? "zstd" : "none", o->rules);
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:b}", "tool", "moepack " MP_VERSION, "command", command,
+                     "source", o->ckpt, "source_files", source_files_json(&ck->st), "scheme",
+                     mp_scheme_name(o->policy.scheme), "method", o->method == MP_W4_MSE ? "mse" : "rtn", "group",
+                     o->policy.group, "sym", o->policy.sym);
+}
+
+/* ---- the pass ---- */
+
+static const char *const pack_files[] = {"tier-0.bin", "tier-1.bin", "manifest.json", "manifest.xxh3",
+                                         "config.json", "generation_config.json", "tokenizer.json",
+                                         "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", NULL};
+
+static int convert_record(const convert_opts *o, const mp_model *m, const mp_plan *plan, int r, mp_pack_writer *w,
+                          mp_progress *progress, convert_stats *stats, mp_error *err)
+{
+    const mp_plan_record *rec = &plan->records[r];
+    mp_w4_options w4 = {.method = o->method, .importance = NULL};
+    int rc = mp_pack_record_begin(w, rec->tier, rec->layer, rec->expert, err);
+    for (int k = 0; k < rec->n_parts && rc == MP_OK; k++) {
+        const mp_plan_part *part = &plan->parts[rec->first_part + k];
+        mp_encoding enc;
+        bool fell_back;
+        rc = mp_policy_choose(&o->policy, part->name, part->source, part->cls, mp_plan_source_dtype(m, part),
+                              part->rows, part->cols, &enc, &fell_back, err);
+        if (rc == MP_OK)
+            rc = mp_convert_part(m, part, &enc, &w4, w, progress, err);
+        mp_enc_layout L;
+        mp_encoding_layout(&enc, part->rows, part->cols, &L);
+        stats->params[part->cls] += (uint64_t)(part->rows * part->cols);
+        stats->bytes[part->cls] += L.total;
+        stats->fallbacks += fell_back;
+        stats->tensors++;
+    }
+    if (rc == MP_OK)
+        rc = mp_pack_record_end(w, err);
+    stats->records++;
+    return rc;
+}
+
+static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const mp_plan *plan, convert_stats *stats,
+                          mp_error *err)
+{
+    const mp_model *m = &ck->model;
+    bool has_experts = false, tier_zstd[2] = {false, o->zstd};
+    for (int r = 0; r < plan->n_records; r++)
+        has_experts |= plan->records[r].tier > 0;
+    for (int p = 0; p < plan->n_parts; p++)
+        stats->source_bytes += mp_convert_part_source_bytes(m, &plan->parts[p]);
+    mp_pack_writer *w = mp_pack_writer_new(o->out, has_experts ? 2 : 1, tier_zstd, o->zstd_level, err);
+    if (!w)
+        return err->code;
+    mp_cleanup_arm(mp_pack_writer_temp_dir(w), pack_files);
+    mp_progress progress;
+    mp_progress_start(&progress, "convert", stats->source_bytes, true, o->common.quiet);
+    double start = mp_now();
+    int rc = MP_OK;
+    for (int r = 0; r < plan->n_records && rc == MP_OK; r++)
+        rc = convert_record(o, m, plan, r, w, &progress, stats, err);
+    mp_progress_finish(&progress);
+    if (rc == MP_OK) {
+        stats->pack_bytes = mp_pack_writer_bytes(w);
+        rc = mp_pack_writer_finish(w, mp_model_config_json(m), provenance_json(o, ck), NULL, ck->dir, o->force, err);
+    } else {
+        mp_pack_writer_abort(w);
+    }
+    mp_cleanup_arm(NULL, NULL);
+    stats->seconds = mp_now() - start;
+    return rc;
+}
+
+/* ---- summary ---- */
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}
+
+static double bits_per_weight(uint64_t bytes, uint64_t params)
+{
+    return params ? 8.0 * (double)bytes / (double)params : 0;
+}
+
+static void print_summary(const convert_opts *o, const convert_stats *s)
+{
+    uint64_t params = 0, bytes = 0;
+    printf("converted   %s -> %s (scheme %s, method %s, group %d%s%s)\n", o->ckpt, o->out,
+           mp_scheme_name(o->policy.scheme), o->method == MP_W4_MSE ? "mse" : "rtn", o->policy.group,
+           o->policy.sym ? ", sym" : "", o->zstd ? ", zstd experts" : "");
+    printf("tensors     %d in %d records\n", s->tensors, s->records);
+    printf("\n%-10s %14s %14s %12s\n", "class", "weights", "bytes", "bits/weight");
+    for (int c = 0; c < MP_CLASS_COUNT; c++) {
+        if (!s->params[c])
+            continue;
+        printf("%-10s %14llu %14llu %12.3f\n", mp_class_name((mp_tensor_class)c), (unsigned long long)s->params[c],
+               (unsigned long long)s->bytes[c], bits_per_weight(s->bytes[c], s->params[c]));
+        params += s->params[c];
+        bytes += s->bytes[c];
+    }
+    printf("%-10s %14llu %14llu %12.3f\n\n", "all", (unsigned long long)params, (unsigned long long)bytes,
+           bits_per_weight(bytes, params));
+    printf("bytes       %.2f MB read, %.2f MB written (tier files)\n", (double)s->source_bytes / 1e6,
+           (double)s->pack_bytes / 1e6);
+    printf("time        %.3f s, %.1f MB/s of input, peak RSS %.1f MB\n", s->seconds,
+           s->seconds > 0 ? (double)s->source_bytes / 1e6 / s->seconds : 0, (double)peak_rss_kb() / 1024);
+    if (s->fallbacks)
+        printf("fallbacks   %d tensors took a smaller w4 group or bf16: their input width is not a multiple of %d\n",
+               s->fallbacks, o->policy.group);
+}
+
+static void print_json(const convert_opts *o, const convert_stats *s)
+{
+    json_t *classes = json_object();
+    uint64_t params = 0, bytes = 0;
+    for (int c = 0; c < MP_CLASS_COUNT; c++) {
+        if (!s->params[c])
+            continue;
+        json_object_set_new(classes, mp_class_name((mp_tensor_class)c),
+                            json_pack("{s:I, s:I, s:f}", "weights", (json_int_t)s->params[c], "bytes",
+                                      (json_int_t)s->bytes[c], "bits_per_weight", bits_per_weight(s->bytes[c], s->params[c])));
+        params += s->params[c];
+        bytes += s->bytes[c];
+    }
+    json_t *root = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:f, s:I, s:I, s:f, s:f, s:I, s:i}", "source", o->ckpt,
+                             "pack", o->out, "scheme", mp_scheme_name(o->policy.scheme), "tensors", s->tensors,
+                             "records", s->records, "classes", classes, "bits_per_weight", bits_per_weight(bytes, params),
+                             "bytes_in", (json_int_t)s->source_bytes, "bytes_out", (json_int_t)s->pack_bytes,
+                             "seconds", s->seconds, "mb_per_s", s->seconds > 0 ? (double)s->source_bytes / 1e6 / s->seconds : 0.0,
+                             "peak_rss_kb", (json_int_t)peak_rss_kb(), "fallbacks", s->fallbacks);
+    json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("\n");
+    json_decref(root);
+}
+
+int mp_cmd_convert(int argc, char **argv, mp_error *err)
+{
+    convert_opts o;
+    int rc = parse_args(&o, argc, argv, err);
+    if (rc != MP_OK || o.common.help) {
+        fputs(convert_help, rc == MP_OK ? stdout : stderr);
+        mp_policy_free(&o.policy);
+        return rc;
+    }
+    mp_checkpoint ck;
+    rc = mp_checkpoint_open(&ck, o.ckpt, err);
+    if (rc == MP_OK && ck.model.n_problems > 0)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: %d tensor problem%s (see moepack inspect), first: %s", o.ckpt,
+                     ck.model.n_problems, ck.model.n_problems == 1 ? "" : "s", ck.model.problems[0]);
+    mp_plan plan = {0};
+    if (rc == MP_OK)
+        rc = mp_plan_build(&plan, &ck.model, NULL, err);
+    convert_stats stats = {0};
+    if (rc == MP_OK)
+        rc = run_conversion(&o, &ck, &plan, &stats, err);
+    if (rc == MP_OK && o.common.json)
+        print_json(&o, &stats);
+    else if (rc == MP_OK && !o.common.quiet)
+        print_summary(&o, &stats);
+    mp_plan_free(&plan);
+    if (ck.dir)
+        mp_checkpoint_close(&ck);
+    mp_policy_free(&o.policy);
+    return rc;
+}

@@ -1,0 +1,156 @@
+#include "weights.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/dtype.h"
+
+static const mp_st_tensor *info(const mp_model *m, int tensor)
+{
+    return m->st->tensors[tensor].info;
+}
+
+mp_linear mp_linear_of_tensor(const mp_model *m, int tensor)
+{
+    const mp_st_tensor *t = info(m, tensor);
+    mp_linear lin = {.weight = tensor, .scale = -1, .bias = -1, .expert = -1, .row_stride = 1};
+    lin.rows = t->ndim == 2 ? t->shape[0] : 1;
+    lin.cols = t->ndim >= 1 ? t->shape[t->ndim - 1] : 1;
+    return lin;
+}
+
+/* Stored rows of one expert's slab (the whole tensor when not stacked). */
+static int64_t physical_rows(const mp_st_tensor *t, const mp_linear *lin)
+{
+    return lin->expert >= 0 ? t->shape[1] : (t->ndim == 2 ? t->shape[0] : 1);
+}
+
+uint64_t mp_ckpt_linear_bytes(const mp_model *m, const mp_linear *lin)
+{
+    const mp_st_tensor *t = info(m, lin->weight);
+    uint64_t bytes = mp_st_nbytes(t);
+    if (lin->scale >= 0)
+        bytes += mp_st_nbytes(info(m, lin->scale));
+    if (lin->expert >= 0)
+        bytes /= (uint64_t)t->shape[0];
+    return bytes / (uint64_t)lin->row_stride;
+}
+
+/* FP8 rows: codes times the block scale of DeepSeek's weight_scale_inv. */
+static int read_fp8_rows(const mp_model *m, const mp_linear *lin, int64_t r0, int64_t r1, float *out, mp_error *err)
+{
+    int64_t cols = lin->cols, br = m->cfg.fp8_block_rows, bc = m->cfg.fp8_block_cols;
+    int64_t blocks_per_row = (cols + bc - 1) / bc;
+    uint64_t n = (uint64_t)((r1 - r0) * cols);
+    uint8_t *codes = malloc(n ? n : 1);
+    float *scales = malloc((size_t)blocks_per_row * sizeof *scales);
+    int rc = codes && scales ? mp_st_set_read(m->st, lin->weight, (uint64_t)(r0 * cols), n, codes, err)
+                             : mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int64_t r = r0; r < r1 && rc == MP_OK; r++) {
+        if (r == r0 || r % br == 0)
+            rc = mp_st_set_read(m->st, lin->scale, (uint64_t)((r / br) * blocks_per_row) * 4,
+                                (uint64_t)blocks_per_row * 4, scales, err);
+        float *o = out + (r - r0) * cols;
+        mp_fp8_e4m3_to_f32_n(codes + (r - r0) * cols, o, (size_t)cols);
+        for (int64_t c = 0; c < cols; c++)
+            o[c] *= scales[c / bc];
+    }
+    free(codes);
+    free(scales);
+    return rc;
+}
+
+/* MXFP4 row: 16-byte blocks of 32 e2m1 values (low nibble first) and one e8m0
+ * exponent per block. */
+static int read_mxfp4_row(const mp_model *m, const mp_linear *lin, int64_t prow, float *out, mp_error *err)
+{
+    const mp_st_tensor *blocks = info(m, lin->weight);
+    int64_t nblocks = lin->cols / 32, rows_per_expert = blocks->shape[1];
+    uint64_t row_index = (uint64_t)(lin->expert * rows_per_expert + prow);
+    uint8_t *codes = malloc((size_t)nblocks * 16), *exps = malloc((size_t)nblocks);
+    int rc = codes && exps ? mp_st_set_read(m->st, lin->weight, row_index * (uint64_t)nblocks * 16, (uint64_t)nblocks * 16, codes, err)
+                           : mp_fail(err, MP_EXIT_IO, "out of memory");
+    if (rc == MP_OK)
+        rc = mp_st_set_read(m->st, lin->scale, row_index * (uint64_t)nblocks, (uint64_t)nblocks, exps, err);
+    for (int64_t b = 0; b < nblocks && rc == MP_OK; b++) {
+        float scale = mp_e8m0_to_f32(exps[b]);
+        for (int k = 0; k < 16; k++) {
+            uint8_t byte = codes[b * 16 + k];
+            out[b * 32 + 2 * k] = mp_fp4_e2m1_to_f32(byte & 15) * scale;
+            out[b * 32 + 2 * k + 1] = mp_fp4_e2m1_to_f32(byte >> 4) * scale;
+        }
+    }
+    free(codes);
+    free(exps);
+    return rc;
+}
+
+/* Plain dtypes, rows p0..p0+n-1 of the (expert's) stored matrix, contiguous. */
+static int read_plain_rows(const mp_model *m, const mp_linear *lin, int64_t p0, int64_t n, float *out, mp_error *err)
+{
+    const mp_st_tensor *t = info(m, lin->weight);
+    uint64_t esize = (uint64_t)mp_dtype_bits(t->dtype) / 8;
+    uint64_t row_bytes = (uint64_t)lin->cols * esize;
+    uint64_t first = (uint64_t)(lin->expert >= 0 ? lin->expert * physical_rows(t, lin) : 0) + (uint64_t)p0;
+    uint64_t bytes = (uint64_t)n * row_bytes;
+    void *buf = malloc(bytes ? bytes : 1);
+    if (!buf)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    int rc = mp_st_set_read(m->st, lin->weight, first * row_bytes, bytes, buf, err);
+    if (rc == MP_OK && mp_decode_to_f32(t->dtype, buf, out, (size_t)(n * lin->cols)) != 0)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: dtype %s is not a float type", t->name, mp_dtype_name(t->dtype));
+    free(buf);
+    return rc;
+}
+
+/* GPT-OSS bf16 experts are stored [in, out]: read the expert's slab, then gather. */
+static int read_transposed_rows(const mp_model *m, const mp_linear *lin, int64_t r0, int64_t r1, float *out, mp_error *err)
+{
+    const mp_st_tensor *t = info(m, lin->weight);
+    int64_t in = t->shape[1], out_phys = t->shape[2];
+    mp_linear slab = {.weight = lin->weight, .expert = lin->expert, .rows = in, .cols = out_phys};
+    float *all = malloc((size_t)(in * out_phys) * sizeof *all);
+    int rc = all ? read_plain_rows(m, &slab, 0, in, all, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int64_t r = r0; r < r1 && rc == MP_OK; r++) {
+        int64_t p = lin->row_offset + r * lin->row_stride;
+        for (int64_t c = 0; c < lin->cols; c++)
+            out[(r - r0) * lin->cols + c] = all[c * out_phys + p];
+    }
+    free(all);
+    return rc;
+}
+
+int mp_ckpt_read_rows(const mp_model *m, const mp_linear *lin, int64_t r0, int64_t r1, float *out, mp_error *err)
+{
+    const mp_st_tensor *t = info(m, lin->weight);
+    if (lin->transposed)
+        return read_transposed_rows(m, lin, r0, r1, out, err);
+    if (t->dtype == MP_DT_F8_E4M3 && lin->scale >= 0 && lin->expert < 0)
+        return read_fp8_rows(m, lin, r0, r1, out, err);
+    if (t->dtype == MP_DT_U8 && lin->scale >= 0) {
+        int rc = MP_OK;
+        for (int64_t r = r0; r < r1 && rc == MP_OK; r++)
+            rc = read_mxfp4_row(m, lin, lin->row_offset + r * lin->row_stride, out + (r - r0) * lin->cols, err);
+        return rc;
+    }
+    if (lin->row_stride == 1)
+        return read_plain_rows(m, lin, lin->row_offset + r0, r1 - r0, out, err);
+    int rc = MP_OK;
+    for (int64_t r = r0; r < r1 && rc == MP_OK; r++)
+        rc = read_plain_rows(m, lin, lin->row_offset + r * lin->row_stride, 1, out + (r - r0) * lin->cols, err);
+    return rc;
+}
+
+int mp_ckpt_read_bias(const mp_model *m, const mp_linear *lin, float *out, mp_error *err)
+{
+    const mp_st_tensor *t = info(m, lin->bias);
+    int64_t phys = t->ndim == 2 ? t->shape[1] : t->shape[0];
+    mp_linear row = {.weight = lin->bias, .expert = -1, .rows = 1, .cols = phys};
+    float *all = malloc((size_t)phys * sizeof *all);
+    int64_t first = lin->expert >= 0 ? lin->expert : 0;
+    int rc = all ? read_plain_rows(m, &row, first, 1, all, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int64_t r = 0; r < lin->rows && rc == MP_OK; r++)
+        out[r] = all[lin->row_offset + r * lin->row_stride];
+    free(all);
+    return rc;
+}

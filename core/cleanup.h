@@ -1,0 +1,11 @@
+/* Removal of an output still being written when the user interrupts (SIGINT,
+ * SIGTERM, SIGHUP): the one piece of process-wide state, owned by the CLI layer.
+ * A SIGKILL cannot be caught: the temporary name then stays, never the final one. */
+#ifndef MP_CLEANUP_H
+#define MP_CLEANUP_H
+
+/* dir is a temporary output directory whose files are all named in files[]
+ * (NULL-terminated); pass dir = NULL to disarm. */
+void mp_cleanup_arm(const char *dir, const char *const *files);
+
+#endif

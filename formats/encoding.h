@@ -1,0 +1,51 @@
+/* Tensor encodings of the pack (docs/FORMAT.md, "Tensors and encodings"): their
+ * byte layout and their decoding. Choosing the codes is the quantizers' job (quant/). */
+#ifndef MP_ENCODING_H
+#define MP_ENCODING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { MP_ENC_F32, MP_ENC_BF16, MP_ENC_F16, MP_ENC_FP8, MP_ENC_W4 } mp_enc_kind;
+typedef enum { MP_FP8_TENSOR, MP_FP8_CHANNEL, MP_FP8_BLOCK } mp_fp8_scale;
+
+#define MP_FP8_BLOCK_SIZE 128
+
+typedef struct {
+    mp_enc_kind kind;
+    int group;              /* w4: 32, 64 or 128 */
+    bool sym;               /* w4: symmetric (no zeros section) */
+    mp_fp8_scale fp8_scale; /* fp8: scale granularity */
+} mp_encoding;
+
+/* Where each section of an encoded [rows, cols] tensor lies, in bytes. */
+typedef struct {
+    uint64_t data_bytes;
+    uint64_t scales_offset, n_scales, scale_bytes; /* scale_bytes: one scale (4 fp8, 2 w4) */
+    uint64_t zeros_offset, zeros_bytes;
+    uint64_t total;
+    int64_t groups_per_row; /* w4 */
+} mp_enc_layout;
+
+void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc_layout *out);
+
+/* NULL when e can hold a [rows, cols] tensor, else why not (e.g. "cols 2880 is not a
+ * multiple of group 128"); the text lives in why[cap]. */
+const char *mp_encoding_unfit(const mp_encoding *e, int64_t rows, int64_t cols, char *why, size_t cap);
+
+/* Names: "f32", "bf16", "f16", "fp8" (= "fp8-block"), "fp8-tensor", "fp8-channel",
+ * "fp8-block", "w4g32", "w4g64", "w4g128", each w4 optionally with "-sym".
+ * Returns 0, or -1 for an unknown name. */
+int mp_encoding_parse(const char *text, mp_encoding *e);
+void mp_encoding_format(const mp_encoding *e, char *buf, size_t cap);
+/* The manifest spelling of the kind: "f32", "bf16", "f16", "fp8_e4m3", "w4". */
+const char *mp_encoding_kind_name(mp_enc_kind k);
+const char *mp_fp8_scale_name(mp_fp8_scale s);
+
+/* Decodes rows [r0, r1) of an encoded [rows, cols] tensor held whole in raw into
+ * out[(r1 - r0) * cols]. */
+void mp_encoding_decode_rows(const mp_encoding *e, int64_t rows, int64_t cols, const uint8_t *raw,
+                             int64_t r0, int64_t r1, float *out);
+
+#endif

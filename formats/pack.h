@@ -1,0 +1,115 @@
+/* The pack (docs/FORMAT.md): a directory with manifest.json, manifest.xxh3 and tier
+ * files of checksummed records. The writer streams records; the reader validates
+ * structure on open and checksums on request. */
+#ifndef MP_PACK_H
+#define MP_PACK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/error.h"
+#include "../core/name_index.h"
+#include "encoding.h"
+
+#define MP_PACK_VERSION 1
+#define MP_PACK_HEADER_BYTES 64
+#define MP_PACK_TIER0_ALIGN 64
+#define MP_PACK_EXPERT_ALIGN 4096
+#define MP_PACK_PART_ALIGN 64
+
+/* ---- writer ---- */
+
+typedef struct mp_pack_writer mp_pack_writer;
+
+/* Creates "<path>.tmp-PID/" with n_tiers tier files; tier_zstd[i] selects the zstd
+ * codec for tier i's records. */
+mp_pack_writer *mp_pack_writer_new(const char *path, int n_tiers, const bool *tier_zstd, int zstd_level,
+                                   mp_error *err);
+int mp_pack_record_begin(mp_pack_writer *w, int tier, int layer, int expert, mp_error *err);
+/* A tensor of the current record; its bytes follow through mp_pack_part_write in
+ * the encoding's section order, totalling the encoding's layout size. */
+int mp_pack_part_begin(mp_pack_writer *w, const char *name, const char *source, int ndim, const int64_t *shape,
+                       const mp_encoding *e, mp_error *err);
+int mp_pack_part_write(mp_pack_writer *w, const void *bytes, uint64_t len, mp_error *err);
+int mp_pack_part_end(mp_pack_writer *w, mp_error *err);
+int mp_pack_record_end(mp_pack_writer *w, mp_error *err);
+/* Writes the manifest (taking ownership of model, provenance and routing_stats, any
+ * of which may be NULL), copies the tokenizer/config files found in copy_from, and
+ * renames the pack into place; with replace, an existing pack at path is replaced. */
+int mp_pack_writer_finish(mp_pack_writer *w, json_t *model, json_t *provenance, json_t *routing_stats,
+                          const char *copy_from, bool replace, mp_error *err);
+/* Removes the temporary directory (safe on NULL). */
+void mp_pack_writer_abort(mp_pack_writer *w);
+/* Bytes written so far to tier files (for progress and summaries). */
+uint64_t mp_pack_writer_bytes(const mp_pack_writer *w);
+/* The temporary directory being written (for cleanup on signals). */
+const char *mp_pack_writer_temp_dir(const mp_pack_writer *w);
+
+/* ---- reader ---- */
+
+typedef struct {
+    int tensor;
+    uint64_t offset, length; /* within the record's raw bytes */
+} mp_pack_part;
+
+typedef struct {
+    int tier;
+    uint64_t offset, length, raw_length, xxh3;
+    bool zstd;
+    int layer, expert;
+    int n_parts;
+    mp_pack_part *parts;
+} mp_pack_record;
+
+typedef struct {
+    const char *name, *source; /* owned by the manifest JSON */
+    int ndim;
+    int64_t rows, cols; /* a vector [n] is rows 1, cols n */
+    mp_encoding enc;
+    int record, part;
+} mp_pack_tensor;
+
+typedef struct {
+    char *path;
+    int fd;
+    uint64_t bytes;
+    int n_records;
+    bool zstd;
+} mp_pack_tier;
+
+typedef struct {
+    char *dir;
+    json_t *manifest;
+    int n_tiers;
+    mp_pack_tier *tiers;
+    int n_tensors;
+    mp_pack_tensor *tensors;
+    const char **names;
+    mp_name_index index;
+    int n_records;
+    mp_pack_record *records;
+} mp_pack;
+
+/* True when dir looks like a pack (has manifest.json). */
+bool mp_is_pack(const char *dir);
+/* Reads and validates the manifest and tier headers (exit 2 for a malformed pack,
+ * 3 for a checksum mismatch of the manifest or a tier header). */
+int mp_pack_open(mp_pack *p, const char *dir, mp_error *err);
+void mp_pack_close(mp_pack *p);
+int mp_pack_find(const mp_pack *p, const char *name);
+/* Reads record rec into raw (raw_length bytes): stored bytes, checksum when verify,
+ * zstd and the byte-plane inverse. A mismatch is exit 3 naming the record. */
+int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, bool verify, mp_error *err);
+/* Checks that every byte of tier t outside its records and header is zero. */
+int mp_pack_check_padding(const mp_pack *p, int t, mp_error *err);
+/* "tier-1.bin record 17 (layer 2 expert 5)" for messages. */
+void mp_pack_record_label(const mp_pack *p, int rec, char *buf, size_t cap);
+
+/* ---- codec (pack_codec.c) ---- */
+
+/* The byte-plane transform of FORMAT.md on one part's data section, in place
+ * (inverse = false: before compression). */
+void mp_pack_planes(const mp_encoding *e, uint8_t *data, uint64_t n_elements, bool inverse);
+
+#endif

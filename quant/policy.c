@@ -1,0 +1,126 @@
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const class_names[MP_CLASS_COUNT] = {"embed", "head", "norm", "router", "attention",
+                                                        "dense", "shared", "experts"};
+
+const char *mp_class_name(mp_tensor_class c)
+{
+    return (unsigned)c < MP_CLASS_COUNT ? class_names[c] : "?";
+}
+
+static const char *const scheme_names[] = {"bf16", "fp8", "w4a16", "mixed"};
+
+int mp_scheme_parse(const char *text, mp_scheme *s)
+{
+    for (int i = 0; i <= MP_SCHEME_MIXED; i++)
+        if (strcmp(text, scheme_names[i]) == 0) {
+            *s = (mp_scheme)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *mp_scheme_name(mp_scheme s)
+{
+    return (unsigned)s <= MP_SCHEME_MIXED ? scheme_names[s] : "?";
+}
+
+void mp_policy_init(mp_policy *p, mp_scheme scheme, int group, bool sym)
+{
+    memset(p, 0, sizeof *p);
+    p->scheme = scheme;
+    p->group = group;
+    p->sym = sym;
+}
+
+int mp_policy_add_rule(mp_policy *p, const char *arg, bool keep, mp_error *err)
+{
+    mp_policy_rule rule = {.keep = keep};
+    snprintf(rule.text, sizeof rule.text, "%s", arg);
+    char *eq = keep ? NULL : strrchr(rule.text, '=');
+    if (!keep && (!eq || mp_encoding_parse(eq + 1, &rule.enc) != 0))
+        return mp_fail(err, MP_EXIT_INPUT,
+                       "--encode \"%s\": expected REGEX=ENC with ENC one of f32, bf16, f16, fp8, fp8-tensor, "
+                       "fp8-channel, fp8-block, w4g32, w4g64, w4g128 (optionally -sym)", arg);
+    if (eq)
+        *eq = '\0';
+    if (regcomp(&rule.re, rule.text, REG_EXTENDED | REG_NOSUB) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s \"%s\": not a valid extended regular expression",
+                       keep ? "--keep" : "--encode", arg);
+    mp_policy_rule *grown = realloc(p->rules, (size_t)(p->n_rules + 1) * sizeof *grown);
+    if (!grown) {
+        regfree(&rule.re);
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    }
+    p->rules = grown;
+    p->rules[p->n_rules++] = rule;
+    return MP_OK;
+}
+
+void mp_policy_free(mp_policy *p)
+{
+    for (int i = 0; i < p->n_rules; i++)
+        regfree(&p->rules[i].re);
+    free(p->rules);
+    memset(p, 0, sizeof *p);
+}
+
+/* Small vectors keep the checkpoint's precision (DeepSeek's f32 correction bias
+ * decides routing); other unquantized tensors become bf16. */
+static mp_encoding kept(mp_dtype source, mp_tensor_class cls)
+{
+    mp_encoding e = {.kind = MP_ENC_BF16};
+    if (cls == MP_CLASS_NORM && source == MP_DT_F32)
+        e.kind = MP_ENC_F32;
+    else if (cls == MP_CLASS_NORM && source == MP_DT_F16)
+        e.kind = MP_ENC_F16;
+    return e;
+}
+
+static bool scheme_quantizes(mp_scheme s, mp_tensor_class c, bool *as_w4)
+{
+    bool linear = c == MP_CLASS_ATTN || c == MP_CLASS_DENSE || c == MP_CLASS_SHARED || c == MP_CLASS_EXPERT;
+    *as_w4 = s == MP_SCHEME_W4A16 || (s == MP_SCHEME_MIXED && c == MP_CLASS_EXPERT);
+    return linear && s != MP_SCHEME_BF16;
+}
+
+/* The scheme's w4 with the largest group <= the asked one that divides cols. */
+static mp_encoding w4_fitting(const mp_policy *p, int64_t cols, bool *fell_back)
+{
+    for (int g = p->group; g >= 32; g /= 2)
+        if (cols % g == 0) {
+            *fell_back = g != p->group;
+            return (mp_encoding){.kind = MP_ENC_W4, .group = g, .sym = p->sym};
+        }
+    *fell_back = true;
+    return (mp_encoding){.kind = MP_ENC_BF16};
+}
+
+int mp_policy_choose(const mp_policy *p, const char *name, const char *source, mp_tensor_class cls,
+                     mp_dtype source_dtype, int64_t rows, int64_t cols, mp_encoding *out, bool *fell_back,
+                     mp_error *err)
+{
+    *fell_back = false;
+    for (int i = 0; i < p->n_rules; i++) {
+        const mp_policy_rule *r = &p->rules[i];
+        if (regexec(&r->re, name, 0, NULL, 0) != 0 && regexec(&r->re, source, 0, NULL, 0) != 0)
+            continue;
+        *out = r->keep ? kept(source_dtype, cls) : r->enc;
+        char why[128];
+        if (mp_encoding_unfit(out, rows, cols, why, sizeof why))
+            return mp_fail(err, MP_EXIT_INPUT, "tensor '%s' (%s): rule \"%s\": %s", name, source, r->text, why);
+        return MP_OK;
+    }
+    bool as_w4;
+    if (!scheme_quantizes(p->scheme, cls, &as_w4))
+        *out = kept(source_dtype, cls);
+    else if (as_w4)
+        *out = w4_fitting(p, cols, fell_back);
+    else
+        *out = (mp_encoding){.kind = MP_ENC_FP8, .fp8_scale = MP_FP8_BLOCK};
+    return MP_OK;
+}

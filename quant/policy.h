@@ -1,0 +1,61 @@
+/* Which encoding each tensor gets: the scheme's defaults by tensor class, then the
+ * user's --keep REGEX and --encode REGEX=ENC rules (first matching rule wins), like
+ * llama.cpp's --tensor-type. Regexes are POSIX extended, searched (not anchored) in
+ * the canonical name and in the checkpoint name. */
+#ifndef MP_POLICY_H
+#define MP_POLICY_H
+
+#include <regex.h>
+#include <stdbool.h>
+
+#include "../core/dtype.h"
+#include "../core/error.h"
+#include "../formats/encoding.h"
+
+typedef enum { MP_SCHEME_BF16, MP_SCHEME_FP8, MP_SCHEME_W4A16, MP_SCHEME_MIXED } mp_scheme;
+
+typedef enum {
+    MP_CLASS_EMBED,
+    MP_CLASS_HEAD,
+    MP_CLASS_NORM,    /* norms, biases, sinks, correction biases: small vectors */
+    MP_CLASS_ROUTER,  /* routers and the shared-expert gate */
+    MP_CLASS_ATTN,
+    MP_CLASS_DENSE,   /* dense MLPs and other plain linears (MTP eh_proj) */
+    MP_CLASS_SHARED,
+    MP_CLASS_EXPERT,
+    MP_CLASS_COUNT
+} mp_tensor_class;
+
+typedef struct {
+    regex_t re;
+    bool keep; /* else enc */
+    mp_encoding enc;
+    char text[128];
+} mp_policy_rule;
+
+typedef struct {
+    mp_scheme scheme;
+    int group; /* w4 group for quantized linears */
+    bool sym;
+    int n_rules;
+    mp_policy_rule *rules;
+} mp_policy;
+
+const char *mp_class_name(mp_tensor_class c);
+int mp_scheme_parse(const char *text, mp_scheme *s);
+const char *mp_scheme_name(mp_scheme s);
+
+void mp_policy_init(mp_policy *p, mp_scheme scheme, int group, bool sym);
+/* "--keep REGEX" (keep = true) or "--encode REGEX=ENC". */
+int mp_policy_add_rule(mp_policy *p, const char *arg, bool keep, mp_error *err);
+void mp_policy_free(mp_policy *p);
+
+/* The encoding for a [rows, cols] tensor stored in the checkpoint as source_dtype.
+ * A scheme's w4 falls back to a smaller group (then to bf16) when cols does not
+ * divide; *fell_back says so. An explicit --encode that cannot hold the tensor is an
+ * error naming it. */
+int mp_policy_choose(const mp_policy *p, const char *name, const char *source, mp_tensor_class cls,
+                     mp_dtype source_dtype, int64_t rows, int64_t cols, mp_encoding *out, bool *fell_back,
+                     mp_error *err);
+
+#endif
