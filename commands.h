@@ -9,5 +9,6 @@
 
 int mp_cmd_inspect(int argc, char **argv, mp_error *err);
 int mp_cmd_convert(int argc, char **argv, mp_error *err);
+int mp_cmd_check(int argc, char **argv, mp_error *err);
 
 #endif

@@ -12,6 +12,7 @@ typedef struct {
 
 static const command commands[] = {
     {"inspect", mp_cmd_inspect, "architecture, layers, experts, dtypes, sizes, parameter counts"},
+    {"check", mp_cmd_check, "structure and checksums of every record of a pack"},
     {"convert", mp_cmd_convert, "HF checkpoint -> pack (bf16, fp8, w4a16, mixed) in one streaming pass"},
 };
 

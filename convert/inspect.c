@@ -5,15 +5,19 @@
 
 #include "../commands.h"
 #include "../core/cli.h"
+#include "../formats/pack.h"
 #include "checkpoint.h"
+#include "inspect_pack.h"
 #include "model_stats.h"
 
 static const char *inspect_help =
-    "usage: moepack inspect CKPT [--json]\n\n"
+    "usage: moepack inspect CKPT|PACK [--json]\n\n"
     "Reads a HuggingFace checkpoint directory (config.json + *.safetensors, sharded or not)\n"
     "and prints its family, layers, hidden size, vocabulary, experts per layer, top-k, shared\n"
     "experts, dense layers, dtype histogram, bytes, total parameters and parameters active per\n"
-    "token, and the expert tensors found and missing in each layer.\n\n"
+    "token, and the expert tensors found and missing in each layer.\n"
+    "Given a pack (a directory with manifest.json), prints its tiers, encodings, bits per\n"
+    "weight overall and per class (attention, experts, ...), and provenance.\n\n"
     "  --json     machine-readable output on stdout\n"
     "  --quiet    no progress output\n"
     "  --help     this text\n\n"
@@ -190,6 +194,8 @@ int mp_cmd_inspect(int argc, char **argv, mp_error *err)
         fputs(inspect_help, rc == MP_OK ? stdout : stderr);
         return rc;
     }
+    if (mp_is_pack(path))
+        return mp_inspect_pack(path, opts.json, err);
     mp_checkpoint ck;
     if ((rc = mp_checkpoint_open(&ck, path, err)) != MP_OK)
         return rc;

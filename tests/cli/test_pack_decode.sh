@@ -46,8 +46,11 @@ agree() {
         fail "$name: convert" "$*: $(head -c 300 "$TMP/err")"
         return
     fi
-    if ! "$DUMP" "$out" "$a" >"$TMP/out" 2>"$TMP/err"; then
-        fail "$name: pack_dump" "$(head -c 300 "$TMP/err")"
+    mkdir -p "$a" "$b"
+    "$DUMP" "$out" "$a" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name: pack_dump" "exit $rc: $(head -c 300 "$TMP/err")"
         return
     fi
     if ! "$PY" "$DECODE" "$out" "$b" >"$TMP/pyout" 2>"$TMP/err"; then
