@@ -12,10 +12,10 @@ skip() { echo "SKIP: $1 ($2)"; }
 # expect_exit NAME CODE CMD...: runs CMD, checks its exit code; keeps stdout/stderr
 # in $TMP/out and $TMP/err for further checks.
 expect_exit() {
-    name=$1 code=$2; shift 2
+    _what=$1 _code=$2; shift 2
     "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    if [ "$rc" -eq "$code" ]; then pass "$name"; else fail "$name" "exit $rc, wanted $code: $(head -c 300 "$TMP/err")"; fi
+    _rc=$?
+    if [ "$_rc" -eq "$_code" ]; then pass "$_what"; else fail "$_what" "exit $_rc, wanted $_code: $(head -c 300 "$TMP/err")"; fi
 }
 
 # expect_contains NAME FILE TEXT

@@ -102,6 +102,10 @@ agree "tiny-qwen3moe fp8 zstd" "$TINY" --scheme fp8 --cold-codec zstd
 agree "tiny-qwen3moe fp8-channel experts zstd" "$TINY" --scheme w4a16 --encode 'experts=fp8-channel' --cold-codec zstd
 agree "tiny-qwen3moe all f32 zstd" "$TINY" --scheme bf16 --encode '.*=f32' --cold-codec zstd
 agree "tiny-qwen3moe mixed zstd" "$TINY" --scheme mixed --cold-codec zstd
+# Vectors ([n], taken as one row) in per-row encodings, w4 everywhere.
+agree "tiny-qwen3moe norms fp8-channel, experts w4g64-sym" "$TINY" --scheme fp8 \
+    --encode 'norm=fp8-channel' --encode 'experts=w4g64-sym'
+agree "tiny-qwen3moe all w4g32 zstd" "$TINY" --scheme bf16 --encode '.*=w4g32' --cold-codec zstd
 
 # Synthetic checkpoints: other families, FP8 block-scaled and MXFP4 sources.
 # run_synth LABEL SYNTH-ARGS...: writes the checkpoint into $CK.
@@ -135,6 +139,21 @@ if run_synth gpt_oss_mxfp4 --family gpt_oss --mxfp4; then
     agree "gpt_oss mxfp4-src bf16 zstd" "$CK" --scheme bf16 --cold-codec zstd
     agree "gpt_oss mxfp4-src fp8" "$CK" --scheme fp8
     agree "gpt_oss mxfp4-src experts fp8-channel zstd" "$CK" --scheme w4a16 --encode 'experts=fp8-channel' --cold-codec zstd
+fi
+# Awkward shapes: odd element counts (fp8 nibble planes with a half-empty last byte),
+# odd counts of w4 zero points, partial 128x128 blocks, groups falling back to 64.
+if run_synth odd --family mixtral --hidden 65 --inter 33 --heads 5 --kv-heads 1 --head-dim 13 --vocab 101; then
+    agree "mixtral 65x33 fp8 zstd" "$CK" --scheme fp8 --cold-codec zstd
+    agree "mixtral 65x33 f16 zstd" "$CK" --scheme bf16 --encode '.*=f16' --cold-codec zstd
+    agree "mixtral 65x33 experts fp8-channel zstd" "$CK" --scheme w4a16 --encode 'experts=fp8-channel' --cold-codec zstd
+fi
+if run_synth oddzeros --family mixtral --hidden 96 --inter 33 --heads 3 --kv-heads 1 --head-dim 32 --vocab 99; then
+    agree "mixtral 96x33 w4a16 g32 asym zstd" "$CK" --scheme w4a16 --group 32 --cold-codec zstd
+    agree "mixtral 96x33 w4a16 g32 asym mse" "$CK" --scheme w4a16 --group 32 --method mse
+fi
+if run_synth blocks --family mixtral --hidden 192 --inter 320 --heads 3 --kv-heads 1 --head-dim 64 --vocab 300; then
+    agree "mixtral 192x320 fp8 zstd" "$CK" --scheme fp8 --cold-codec zstd
+    agree "mixtral 192x320 w4a16 g128 sym mse" "$CK" --scheme w4a16 --group 128 --sym --method mse
 fi
 if run_synth qwen2_moe --family qwen2_moe --dense-layers 1; then
     agree "qwen2_moe w4a16 g64 sym" "$CK" --scheme w4a16 --group 64 --sym
