@@ -76,6 +76,9 @@ test: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
 demo: deps
 	@$(MAKE) --no-print-directory $(MOEPACK)
 	./$(MOEPACK) inspect tests/data/tiny-qwen3moe
+	@rm -rf build/demo.mpk
+	./$(MOEPACK) convert tests/data/tiny-qwen3moe -o build/demo.mpk --scheme w4a16
+	./$(MOEPACK) check build/demo.mpk
 
 bench: $(MOEPACK) $(BUILD)/synth
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) sh bench/run.sh

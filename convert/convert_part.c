@@ -1,6 +1,7 @@
 #include "convert_part.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "../quant/encoder.h"
@@ -14,11 +15,27 @@ uint64_t mp_convert_part_source_bytes(const mp_model *m, const mp_plan_part *par
     return mp_st_nbytes(t) / (t->ndim == 2 ? (uint64_t)t->shape[0] : 1);
 }
 
+/* Reading and decoding a band is as much work as quantizing it: the threads split
+ * its rows (pread is safe to share), and the first failure in row order is kept. */
 static int read_band(const mp_model *m, const mp_plan_part *part, int64_t r0, int64_t r1, float *band, mp_error *err)
 {
     if (part->is_bias)
         return mp_ckpt_read_bias(m, &part->lin, band, err);
-    return mp_ckpt_read_rows(m, &part->lin, r0, r1, band, err);
+    int chunks = omp_get_max_threads();
+    if (chunks > r1 - r0)
+        chunks = (int)(r1 - r0);
+    mp_error errs[64] = {0};
+    if (chunks > 64)
+        chunks = 64;
+    #pragma omp parallel for schedule(static)
+    for (int k = 0; k < chunks; k++) {
+        int64_t a = r0 + (r1 - r0) * k / chunks, b = r0 + (r1 - r0) * (k + 1) / chunks;
+        mp_ckpt_read_rows(m, &part->lin, a, b, band + (a - r0) * part->cols, &errs[k]);
+    }
+    for (int k = 0; k < chunks; k++)
+        if (errs[k].code != MP_OK)
+            return mp_fail(err, errs[k].code, "%s", errs[k].msg);
+    return MP_OK;
 }
 
 /* A checkpoint already in DeepSeek's FP8 128x128 block layout keeps its bits:

@@ -26,6 +26,16 @@ whose rounding or NaN handling could differ between implementations:
     subnormals, NaN 0x7f/0xff, no infinities), then one f32 multiply by the scale;
   - w4: (q - z) is an exact integer, converted to f32 (exact), times the f32 value of
     the f16 scale: one f32 multiply.
+Readings of FORMAT.md where it is not explicit (checked here, flagged as violations):
+  - a vector [n] in a per-row encoding (fp8 channel/block, w4) is one row: rows = 1;
+  - fp8_e4m3: the bytes between the data and the scales (align4 padding) are zero; with
+    zstd and an odd n the two nibble planes take n + 1 bytes, the extra byte coming out
+    of that padding;
+  - raw record bytes not covered by a part (before the first, between, after the last)
+    are zero;
+  - within a tier, manifest record order is increasing offset order;
+  - tier-0 records have expert -1 and the layer of their tensor (-1 for embed,
+    final_norm, lm_head); expert records name the layer/expert of their tensors.
 numpy float32 multiplication is IEEE-754 round-to-nearest-even without flush-to-zero,
 so results are bit-identical to any other correct decoder (NaN inputs aside: the bits
 of a NaN result of a multiply are the platform's).

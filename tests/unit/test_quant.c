@@ -1,0 +1,988 @@
+/* Tests for quant/w4 and quant/fp8. Expected codes come from hand-worked groups, from a
+ * plain scalar reference quantizer written here from the rules in quant/w4.h, and from
+ * decoding with formats/encoding.c (the pack's decoder) and measuring the error. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../core/dtype.h"
+#include "../../formats/encoding.h"
+#include "../../quant/fp8.h"
+#include "../../quant/w4.h"
+
+/* ---- random data (xorshift64, fixed seeds: every run sees the same values) ---- */
+
+typedef struct {
+    uint64_t s;
+} rng;
+
+static double uniform01(rng *r)
+{
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return ((double)(r->s >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gaussian(rng *r)
+{
+    return sqrt(-2.0 * log(uniform01(r))) * cos(6.283185307179586 * uniform01(r));
+}
+
+static void fill_gaussian(rng *r, float *x, int64_t n, double sigma)
+{
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(sigma * gaussian(r));
+}
+
+/* Gaussian groups with two outliers of 6-10 sigma per group of g. */
+static void fill_heavy_tailed(rng *r, float *x, int64_t n, int g, double sigma)
+{
+    fill_gaussian(r, x, n, sigma);
+    for (int64_t i = 0; i < n; i += g)
+        for (int k = 0; k < 2; k++) {
+            int64_t j = i + (int64_t)(uniform01(r) * g);
+            x[j] = (float)(sigma * (6.0 + 4.0 * uniform01(r)) * (uniform01(r) < 0.5 ? -1.0 : 1.0));
+        }
+}
+
+static float *alloc_floats(int64_t n)
+{
+    float *p = calloc((size_t)n, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+/* ---- w4 buffers: the quantizer's outputs and the assembled encoded tensor ---- */
+
+typedef struct {
+    mp_encoding e;
+    int64_t rows, cols, G;
+    uint8_t *data;
+    uint16_t *scales;
+    uint8_t *zeros; /* one per byte, as the quantizer writes them */
+} w4_out;
+
+static w4_out w4_alloc(int group, bool sym, int64_t rows, int64_t cols)
+{
+    w4_out o = {.e = {.kind = MP_ENC_W4, .group = group, .sym = sym}, .rows = rows, .cols = cols};
+    o.G = cols / group;
+    o.data = calloc((size_t)(rows * cols / 2), 1);
+    o.scales = calloc((size_t)(rows * o.G), sizeof *o.scales);
+    o.zeros = calloc((size_t)(rows * o.G), 1);
+    assert_true(o.data && o.scales && o.zeros);
+    return o;
+}
+
+static void w4_free(w4_out *o)
+{
+    free(o->data);
+    free(o->scales);
+    free(o->zeros);
+}
+
+static void w4_run(w4_out *o, const float *x, mp_w4_method method, const float *importance)
+{
+    mp_w4_options opt = {.method = method, .importance = importance};
+    mp_w4_quantize_rows(&o->e, o->rows, o->cols, x, 0, o->rows, &opt, o->data, o->scales, o->zeros);
+}
+
+/* The encoded tensor as FORMAT.md lays it out (zeros packed two per byte, first low). */
+static uint8_t *w4_assemble(const w4_out *o)
+{
+    mp_enc_layout L;
+    mp_encoding_layout(&o->e, o->rows, o->cols, &L);
+    uint8_t *raw = calloc((size_t)L.total, 1);
+    assert_non_null(raw);
+    memcpy(raw, o->data, (size_t)L.data_bytes);
+    for (uint64_t k = 0; k < L.n_scales; k++) {
+        raw[L.scales_offset + 2 * k] = (uint8_t)(o->scales[k] & 0xff);
+        raw[L.scales_offset + 2 * k + 1] = (uint8_t)(o->scales[k] >> 8);
+        if (!o->e.sym)
+            raw[L.zeros_offset + k / 2] |= (uint8_t)(o->zeros[k] << ((k & 1) ? 4 : 0));
+    }
+    return raw;
+}
+
+static float *w4_decode(const w4_out *o)
+{
+    uint8_t *raw = w4_assemble(o);
+    float *w = alloc_floats(o->rows * o->cols);
+    mp_encoding_decode_rows(&o->e, o->rows, o->cols, raw, 0, o->rows, w);
+    free(raw);
+    return w;
+}
+
+static int w4_code(const w4_out *o, int64_t r, int64_t c)
+{
+    uint8_t b = o->data[(r * o->cols + c) / 2];
+    return (c & 1) ? b >> 4 : b & 15;
+}
+
+/* ---- reference RTN quantizer: the rules of quant/w4.h, one element at a time ---- */
+
+static uint16_t ref_scale_bits(float s)
+{
+    if (isnan(s) || s == 0.0f)
+        return 0;
+    uint16_t h = mp_f32_to_f16(s);
+    if ((h & 0x7fff) >= 0x7c00)
+        return (uint16_t)((h & 0x8000) | 0x7bff); /* clamp to 65504 */
+    if ((h & 0x7fff) == 0)
+        return (uint16_t)((h & 0x8000) | 1); /* never round a nonzero scale to 0 */
+    return h;
+}
+
+static int ref_code(float x, float s, int z)
+{
+    if (s == 0.0f || isnan(x))
+        return z;
+    float r = rintf(x / s) + (float)z;
+    if (r < 0.0f)
+        return 0;
+    if (r > 15.0f)
+        return 15;
+    return (int)r;
+}
+
+static int ref_clamp_zero(float z)
+{
+    return z < 0.0f ? 0 : z > 15.0f ? 15 : (int)z;
+}
+
+typedef struct {
+    uint16_t bits;
+    int z;
+} ref_grid;
+
+static ref_grid ref_asym_grid(float lo, float hi)
+{
+    float s32 = (hi - lo) / 15.0f;
+    ref_grid g = {ref_scale_bits(s32), 0};
+    float s = mp_f16_to_f32(g.bits);
+    if (s != 0.0f)
+        g.z = ref_clamp_zero(s32 > 65504.0f ? rintf(7.5f - (lo + hi) / (2.0f * s)) : rintf(-lo / s));
+    return g;
+}
+
+static float ref_decode(int q, ref_grid g)
+{
+    return (float)(q - g.z) * mp_f16_to_f32(g.bits);
+}
+
+static ref_grid ref_rtn_group(const float *x, int g, bool sym)
+{
+    float mn = INFINITY, mx = -INFINITY;
+    for (int i = 0; i < g; i++) {
+        if (x[i] < mn)
+            mn = x[i];
+        if (x[i] > mx)
+            mx = x[i];
+    }
+    float lo = mn < 0.0f ? mn : 0.0f, hi = mx > 0.0f ? mx : 0.0f;
+    if (sym)
+        return (ref_grid){ref_scale_bits((hi >= -lo ? hi : lo) / -8.0f), 8};
+    ref_grid grid = ref_asym_grid(lo, hi);
+    if (mn == mx && mn != 0.0f) { /* constant group: prefer s = |v|, q - z = +-1 */
+        ref_grid unit = {ref_scale_bits(fabsf(mn)), mn < 0.0f ? 1 : 0};
+        float e_range = fabsf(ref_decode(ref_code(mn, mp_f16_to_f32(grid.bits), grid.z), grid) - mn);
+        float e_unit = fabsf(ref_decode(ref_code(mn, mp_f16_to_f32(unit.bits), unit.z), unit) - mn);
+        if (!(e_range < e_unit))
+            grid = unit;
+    }
+    return grid;
+}
+
+/* Checks every code, scale and zero of o against the reference for the same input. */
+static void check_against_reference(const w4_out *o, const float *x)
+{
+    int g = o->e.group;
+    unsigned long bad = 0;
+    for (int64_t r = 0; r < o->rows; r++)
+        for (int64_t j = 0; j < o->G; j++) {
+            const float *xg = x + r * o->cols + j * g;
+            ref_grid ref = ref_rtn_group(xg, g, o->e.sym);
+            int64_t k = r * o->G + j;
+            bad += o->scales[k] != ref.bits;
+            bad += !o->e.sym && o->zeros[k] != ref.z;
+            for (int i = 0; i < g; i++)
+                bad += w4_code(o, r, j * g + i) != ref_code(xg[i], mp_f16_to_f32(ref.bits), ref.z);
+            if (bad && bad < 4)
+                print_message("row %lld group %lld: scale %04x (ref %04x)\n", (long long)r, (long long)j,
+                              o->scales[k], ref.bits);
+        }
+    assert_int_equal(bad, 0);
+}
+
+/* ---- errors ---- */
+
+static float scale_of(const w4_out *o, int64_t r, int64_t j)
+{
+    return mp_f16_to_f32(o->scales[r * o->G + j]);
+}
+
+/* sum over group j of row r of w[c] * (decoded - x)^2, in double. */
+static double group_sq_error(const w4_out *o, const float *x, const float *dec, int64_t r, int64_t j,
+                             const float *importance)
+{
+    double e = 0.0;
+    for (int64_t c = j * o->e.group; c < (j + 1) * o->e.group; c++) {
+        double d = (double)dec[r * o->cols + c] - (double)x[r * o->cols + c];
+        e += (importance ? importance[c] : 1.0) * d * d;
+    }
+    return e;
+}
+
+/* Asymmetric RTN: every value inside [min(0, min x), max(0, max x)] decodes within
+ * s/2 + 15 |s - s_f32| (the f16 rounding of the scale, quant/w4.h). */
+static void check_asym_error_bound(const w4_out *o, const float *x, const float *dec)
+{
+    int g = o->e.group;
+    for (int64_t r = 0; r < o->rows; r++)
+        for (int64_t j = 0; j < o->G; j++) {
+            float lo = 0.0f, hi = 0.0f;
+            for (int i = 0; i < g; i++) {
+                lo = fminf(lo, x[r * o->cols + j * g + i]);
+                hi = fmaxf(hi, x[r * o->cols + j * g + i]);
+            }
+            double s = scale_of(o, r, j), s32 = ((double)hi - lo) / 15.0;
+            double bound = s / 2 + 15 * fabs(s - s32) + 1e-6 * s;
+            for (int i = 0; i < g; i++) {
+                int64_t c = r * o->cols + j * g + i;
+                double err = fabs((double)dec[c] - x[c]);
+                if (err > bound)
+                    fail_msg("row %lld col %lld: x %g decodes to %g, error %g > bound %g", (long long)r,
+                             (long long)(j * g + i), (double)x[c], (double)dec[c], err, bound);
+            }
+        }
+}
+
+/* Symmetric RTN: values with x / s in [-8, 7] decode within |s|/2 (+ the f16 rounding of
+ * the scale, which moves the extreme m by at most 8 |s - m/8|). */
+static void check_sym_error_bound(const w4_out *o, const float *x, const float *dec)
+{
+    int g = o->e.group;
+    for (int64_t r = 0; r < o->rows; r++)
+        for (int64_t j = 0; j < o->G; j++) {
+            double s = scale_of(o, r, j), amax = 0.0;
+            for (int i = 0; i < g; i++)
+                amax = fmax(amax, fabs(x[r * o->cols + j * g + i]));
+            double bound = fabs(s) / 2 + 8 * fabs(fabs(s) - amax / 8) + 1e-6 * fabs(s);
+            for (int i = 0; i < g; i++) {
+                int64_t c = r * o->cols + j * g + i;
+                double t = x[c] / s;
+                if (t < -8.0 || t > 7.0)
+                    continue;
+                double err = fabs((double)dec[c] - x[c]);
+                if (err > bound)
+                    fail_msg("row %lld col %lld: x %g decodes to %g, error %g > bound %g", (long long)r,
+                             (long long)(j * g + i), (double)x[c], (double)dec[c], err, bound);
+            }
+        }
+}
+
+/* ---- w4 RTN: hand-worked groups ---- */
+
+/* One row of 32 values quantized with g = 32: checks scale, zero and every code. */
+static void check_single_group(bool sym, const float *x, uint16_t scale_bits, int zero, const int *codes)
+{
+    w4_out o = w4_alloc(32, sym, 1, 32);
+    w4_run(&o, x, MP_W4_RTN, NULL);
+    assert_int_equal(o.scales[0], scale_bits);
+    if (!sym)
+        assert_int_equal(o.zeros[0], zero);
+    for (int c = 0; c < 32; c += 2) /* byte c/2: element c low nibble, c + 1 high */
+        assert_int_equal(o.data[c / 2], codes[c] | codes[c + 1] << 4);
+    w4_free(&o);
+}
+
+/* x = 0, 1, ... 31: lo 0, hi 31, s = 31/15 = 2.0667 -> f16 2.06640625 (exponent 1,
+ * mantissa 34/1024: 0x4022), z = 0. c / 2.0664 = (c / 2) * 0.968 rounds to c / 2
+ * (integer division): 31 -> 15.002 -> 15, 3 -> 1.45 -> 1. */
+static void test_w4_rtn_asym_ramp(void **state)
+{
+    (void)state;
+    float x[32];
+    int codes[32];
+    for (int c = 0; c < 32; c++) {
+        x[c] = (float)c;
+        codes[c] = c / 2;
+    }
+    check_single_group(false, x, 0x4022, 0, codes);
+}
+
+/* x = (c - 8) / 4: lo -2, hi 5.75, s = 7.75 / 15 = 0.51667 -> f16 0.5166015625 (0x3822),
+ * z = rint(2 / 0.5166) = rint(3.87) = 4, q = rint(x / 0.5166) + 4. */
+static void test_w4_rtn_asym_offset_ramp(void **state)
+{
+    (void)state;
+    static const int codes[32] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4, 5, 5, 6, 6, 7, 7,
+                                  8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
+    float x[32];
+    for (int c = 0; c < 32; c++)
+        x[c] = (float)(c - 8) * 0.25f;
+    check_single_group(false, x, 0x3822, 4, codes);
+}
+
+/* x = -16 .. 15: m = -16, s = -16 / -8 = 2 (0x4000), q = rint(x / 2) + 8 with ties to
+ * even (-15 -> -7.5 -> -8 -> 0, -13 -> -6.5 -> -6 -> 2) and 15 -> 7.5 -> 8 -> 16,
+ * clamped to 15 (decodes to 14: the Q4_0 grid has one level less on the positive side). */
+static void test_w4_rtn_sym_ramp(void **state)
+{
+    (void)state;
+    static const int codes[32] = {0, 0, 1, 2, 2, 2, 3, 4, 4, 4, 5, 6, 6, 6, 7, 8,
+                                  8, 8, 9, 10, 10, 10, 11, 12, 12, 12, 13, 14, 14, 14, 15, 15};
+    float x[32];
+    for (int c = 0; c < 32; c++)
+        x[c] = (float)(c - 16);
+    check_single_group(true, x, 0x4000, 8, codes);
+}
+
+/* Positive largest magnitude: m = 3.5, s = 3.5 / -8 = -0.4375 (f16 0xb700): negative
+ * scales are legal, m lands on code 0. */
+static void test_w4_rtn_sym_negative_scale(void **state)
+{
+    (void)state;
+    float x[32] = {0};
+    x[5] = 3.5f;
+    x[6] = -3.0f;
+    w4_out o = w4_alloc(32, true, 1, 32);
+    w4_run(&o, x, MP_W4_RTN, NULL);
+    assert_int_equal(o.scales[0], 0xb700);
+    assert_int_equal(w4_code(&o, 0, 5), 0);                   /* 3.5 / -0.4375 = -8 */
+    assert_int_equal(w4_code(&o, 0, 6), 15);                  /* -3 / -0.4375 = 6.86 -> 7 -> 15 */
+    assert_int_equal(w4_code(&o, 0, 0), 8);                   /* 0 */
+    float *dec = w4_decode(&o);
+    assert_true(dec[5] == 3.5f && dec[6] == -3.0625f && dec[0] == 0.0f);
+    free(dec);
+    w4_free(&o);
+}
+
+/* ---- w4 RTN: random data against the reference, and the error bound ---- */
+
+static void check_rtn_random(int group, bool sym, int64_t rows, int64_t cols, double sigma, uint64_t seed)
+{
+    rng r = {seed};
+    float *x = alloc_floats(rows * cols);
+    fill_gaussian(&r, x, rows * cols, sigma);
+    w4_out o = w4_alloc(group, sym, rows, cols);
+    w4_run(&o, x, MP_W4_RTN, NULL);
+    check_against_reference(&o, x);
+    float *dec = w4_decode(&o);
+    if (sym)
+        check_sym_error_bound(&o, x, dec);
+    else
+        check_asym_error_bound(&o, x, dec);
+    free(dec);
+    w4_free(&o);
+    free(x);
+}
+
+static void test_w4_rtn_random_vs_reference(void **state)
+{
+    (void)state;
+    static const int groups[] = {32, 64, 128};
+    for (int gi = 0; gi < 3; gi++)
+        for (int sym = 0; sym < 2; sym++) {
+            check_rtn_random(groups[gi], sym, 37, 512, 0.02, 11 + (uint64_t)gi);
+            check_rtn_random(groups[gi], sym, 1, 256, 1.0, 21 + (uint64_t)gi); /* rows = 1 */
+            check_rtn_random(groups[gi], sym, 4, 256, 3e-6, 31 + (uint64_t)gi); /* f16-subnormal scales */
+        }
+}
+
+/* A band [r0, r1) writes its own rows' data, scales and zeros and nothing else. */
+static void test_w4_band_writes_only_its_rows(void **state)
+{
+    (void)state;
+    const int64_t rows = 10, cols = 256;
+    rng r = {5};
+    float *x = alloc_floats(rows * cols);
+    fill_gaussian(&r, x, rows * cols, 0.05);
+    for (int sym = 0; sym < 2; sym++) {
+        w4_out whole = w4_alloc(64, sym, rows, cols), banded = w4_alloc(64, sym, rows, cols);
+        w4_run(&whole, x, MP_W4_RTN, NULL);
+        memset(banded.data, 0xaa, (size_t)(rows * cols / 2));
+        memset(banded.scales, 0xbb, (size_t)(rows * banded.G) * 2);
+        memset(banded.zeros, 0xcc, (size_t)(rows * banded.G));
+        mp_w4_options opt = {.method = MP_W4_RTN};
+        mp_w4_quantize_rows(&banded.e, rows, cols, x + 3 * cols, 3, 7, &opt, banded.data, banded.scales, banded.zeros);
+        for (int64_t row = 0; row < rows; row++) {
+            bool in = row >= 3 && row < 7;
+            for (int64_t b = 0; b < cols / 2; b++)
+                assert_int_equal(banded.data[row * cols / 2 + b], in ? whole.data[row * cols / 2 + b] : 0xaa);
+            for (int64_t j = 0; j < banded.G; j++) {
+                assert_int_equal(banded.scales[row * banded.G + j], in ? whole.scales[row * banded.G + j] : 0xbbbb);
+                assert_int_equal(banded.zeros[row * banded.G + j], in && !sym ? whole.zeros[row * banded.G + j] : 0xcc);
+            }
+        }
+        w4_free(&whole);
+        w4_free(&banded);
+    }
+    free(x);
+}
+
+/* ---- w4 edge cases ---- */
+
+static float *quantize_and_decode(int group, bool sym, const float *x, int64_t rows, int64_t cols,
+                                  mp_w4_method method, w4_out *o)
+{
+    *o = w4_alloc(group, sym, rows, cols);
+    w4_run(o, x, method, NULL);
+    return w4_decode(o);
+}
+
+static void test_w4_all_zero_group(void **state)
+{
+    (void)state;
+    static const int groups[] = {32, 64, 128};
+    for (int gi = 0; gi < 3; gi++)
+        for (int sym = 0; sym < 2; sym++)
+            for (int m = 0; m < 2; m++) {
+                float x[256] = {0};
+                x[200] = 1.0f; /* second group nonzero for g <= 128 */
+                w4_out o;
+                float *dec = quantize_and_decode(groups[gi], sym, x, 1, 256, (mp_w4_method)m, &o);
+                assert_int_equal(o.scales[0], 0);
+                if (!sym)
+                    assert_int_equal(o.zeros[0], 0);
+                for (int c = 0; c < groups[gi]; c++) {
+                    assert_int_equal(w4_code(&o, 0, c), sym ? 8 : 0);
+                    assert_true(dec[c] == 0.0f);
+                }
+                assert_true(dec[200] == 1.0f);
+                free(dec);
+                w4_free(&o);
+            }
+}
+
+/* A constant group v decodes exactly to v for f16 values (asym: s = |v|, q - z = +-1;
+ * sym: s = v / -8, q = 0); at any group size and with either method. */
+static void test_w4_constant_group(void **state)
+{
+    (void)state;
+    static const float values[] = {0.375f, -3.25f, 1.0f / 1024, -7.0e-3f, 1000.0f};
+    static const int groups[] = {32, 64, 128};
+    for (int vi = 0; vi < 5; vi++)
+        for (int gi = 0; gi < 3; gi++)
+            for (int sym = 0; sym < 2; sym++)
+                for (int m = 0; m < 2; m++) {
+                    float v = mp_f16_to_f32(mp_f32_to_f16(values[vi])), x[128];
+                    for (int c = 0; c < 128; c++)
+                        x[c] = v;
+                    w4_out o;
+                    float *dec = quantize_and_decode(groups[gi], sym, x, 1, 128, (mp_w4_method)m, &o);
+                    for (int c = 0; c < 128; c++)
+                        if (dec[c] != v)
+                            fail_msg("v %g g %d sym %d method %d: decoded %g", (double)v, groups[gi], sym, m,
+                                     (double)dec[c]);
+                    free(dec);
+                    w4_free(&o);
+                }
+}
+
+/* 1e6 is beyond every w4 grid (asym max 15 * 65504, sym 8 * 65504): the scale clamps to
+ * the f16 maximum, nothing becomes inf or NaN, and the constant group lands on the
+ * largest representable value. */
+static void test_w4_huge_values(void **state)
+{
+    (void)state;
+    for (int sym = 0; sym < 2; sym++) {
+        float x[128];
+        for (int c = 0; c < 128; c++)
+            x[c] = 1e6f;
+        w4_out o;
+        float *dec = quantize_and_decode(32, sym, x, 1, 128, MP_W4_RTN, &o);
+        assert_int_equal(o.scales[0] & 0x7fff, 0x7bff);
+        for (int c = 0; c < 128; c++)
+            assert_true(dec[c] == (sym ? 8.0f : 15.0f) * 65504.0f);
+        free(dec);
+        w4_free(&o);
+
+        rng r = {99};
+        for (int c = 0; c < 128; c++)
+            x[c] = (float)(2e6 * uniform01(&r) - 1e6);
+        for (int m = 0; m < 2; m++) {
+            dec = quantize_and_decode(64, sym, x, 1, 128, (mp_w4_method)m, &o);
+            for (int64_t j = 0; j < o.G; j++) {
+                assert_int_equal(o.scales[j] & 0x7fff, 0x7bff); /* range/15 > 65504 */
+                float s = scale_of(&o, 0, j), z = sym ? 8.0f : o.zeros[j];
+                for (int c = (int)j * 64; c < (int)(j + 1) * 64; c++) {
+                    assert_true(isfinite(dec[c]));
+                    float t = x[c] / s + z; /* inside the representable span: within s/2 */
+                    if (m == MP_W4_RTN && t >= 0.0f && t <= 15.0f)
+                        assert_true(fabsf(dec[c] - x[c]) <= fabsf(s) / 2);
+                }
+            }
+            free(dec);
+            w4_free(&o);
+        }
+    }
+}
+
+/* Values far below the smallest f16 subnormal (2^-24 = 6e-8): the scale stays nonzero
+ * (2^-24, the grid still holds 0) and no value decodes worse than 0 would. */
+static void test_w4_tiny_values(void **state)
+{
+    (void)state;
+    rng r = {7};
+    float x[128];
+    for (int c = 0; c < 128; c++)
+        x[c] = (float)(2e-8 * uniform01(&r) - 1e-8);
+    for (int sym = 0; sym < 2; sym++)
+        for (int m = 0; m < 2; m++) {
+            w4_out o;
+            float *dec = quantize_and_decode(32, sym, x, 1, 128, (mp_w4_method)m, &o);
+            for (int64_t j = 0; j < o.G; j++)
+                assert_int_equal(o.scales[j] & 0x7fff, m == MP_W4_RTN ? 0x0001 : o.scales[j] & 0x7fff);
+            for (int c = 0; c < 128; c++)
+                assert_true(fabsf(dec[c] - x[c]) <= fabsf(x[c]));
+            free(dec);
+            w4_free(&o);
+        }
+}
+
+/* NaN and inf never trap and always give codes 0..15 (nibbles cannot hold more; this
+ * checks the decoded values): a NaN decodes to 0 when the scale is finite. */
+static void test_w4_non_finite_inputs(void **state)
+{
+    (void)state;
+    float x[64];
+    for (int c = 0; c < 64; c++)
+        x[c] = (float)(c - 32) * 0.01f;
+    x[3] = NAN;
+    x[40] = INFINITY; /* second group: 32..63 */
+    for (int sym = 0; sym < 2; sym++)
+        for (int m = 0; m < 2; m++) {
+            w4_out o;
+            float *dec = quantize_and_decode(32, sym, x, 1, 64, (mp_w4_method)m, &o);
+            assert_true(dec[3] == 0.0f);
+            for (int c = 0; c < 32; c++)
+                assert_true(isfinite(dec[c]));
+            assert_int_equal(o.scales[1] & 0x7fff, 0x7bff); /* inf clamps the scale */
+            assert_true(isfinite(dec[40]));
+            free(dec);
+            w4_free(&o);
+        }
+}
+
+/* ---- w4 MSE ---- */
+
+typedef struct {
+    double rtn, mse;
+} error_pair;
+
+/* Quantizes x with RTN and MSE; checks MSE <= RTN for every group (weighted by
+ * importance when given) and returns the summed errors. */
+static error_pair compare_mse_with_rtn(int group, bool sym, const float *x, int64_t rows, int64_t cols,
+                                       const float *importance)
+{
+    w4_out rtn = w4_alloc(group, sym, rows, cols), mse = w4_alloc(group, sym, rows, cols);
+    w4_run(&rtn, x, MP_W4_RTN, NULL);
+    w4_run(&mse, x, MP_W4_MSE, importance);
+    float *dr = w4_decode(&rtn), *dm = w4_decode(&mse);
+    error_pair sum = {0, 0};
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < rtn.G; j++) {
+            double er = group_sq_error(&rtn, x, dr, r, j, importance);
+            double em = group_sq_error(&mse, x, dm, r, j, importance);
+            if (!(em <= er))
+                fail_msg("g %d sym %d row %lld group %lld: MSE error %.9g > RTN %.9g", group, sym, (long long)r,
+                         (long long)j, em, er);
+            sum.rtn += er;
+            sum.mse += em;
+        }
+    free(dr);
+    free(dm);
+    w4_free(&rtn);
+    w4_free(&mse);
+    return sum;
+}
+
+static void test_w4_mse_never_worse_gaussian(void **state)
+{
+    (void)state;
+    static const int groups[] = {32, 64, 128};
+    const int64_t rows = 48, cols = 512;
+    float *x = alloc_floats(rows * cols);
+    for (int gi = 0; gi < 3; gi++)
+        for (int sym = 0; sym < 2; sym++) {
+            rng r = {100 + (uint64_t)gi};
+            fill_gaussian(&r, x, rows * cols, 0.02);
+            error_pair e = compare_mse_with_rtn(groups[gi], sym, x, rows, cols, NULL);
+            print_message("gaussian g%d %s: MSE / RTN squared error = %.4f\n", groups[gi], sym ? "sym" : "asym",
+                          e.mse / e.rtn);
+            assert_true(e.mse < e.rtn);
+        }
+    free(x);
+}
+
+static void test_w4_mse_heavy_tails(void **state)
+{
+    (void)state;
+    static const int groups[] = {32, 64, 128};
+    const int64_t rows = 48, cols = 512;
+    float *x = alloc_floats(rows * cols);
+    for (int gi = 0; gi < 3; gi++)
+        for (int sym = 0; sym < 2; sym++) {
+            rng r = {200 + (uint64_t)gi};
+            fill_heavy_tailed(&r, x, rows * cols, groups[gi], 0.02);
+            error_pair e = compare_mse_with_rtn(groups[gi], sym, x, rows, cols, NULL);
+            print_message("heavy-tailed g%d %s: MSE / RTN squared error = %.4f\n", groups[gi],
+                          sym ? "sym" : "asym", e.mse / e.rtn);
+            assert_true(e.mse < 0.98 * e.rtn);
+        }
+    free(x);
+}
+
+/* Importance on a few columns (1 in 8, weight 100 vs 1): the weighted error is what MSE
+ * minimises, so those columns come out better than with uniform importance. */
+static void test_w4_mse_importance(void **state)
+{
+    (void)state;
+    const int64_t rows = 64, cols = 256;
+    float *x = alloc_floats(rows * cols), *imp = alloc_floats(cols);
+    for (int64_t c = 0; c < cols; c++)
+        imp[c] = c % 8 == 3 ? 100.0f : 1.0f;
+    for (int sym = 0; sym < 2; sym++) {
+        rng r = {300};
+        fill_heavy_tailed(&r, x, rows * cols, 64, 0.02);
+        compare_mse_with_rtn(64, sym, x, rows, cols, imp); /* weighted: MSE <= RTN per group */
+        w4_out uni = w4_alloc(64, sym, rows, cols), wtd = w4_alloc(64, sym, rows, cols);
+        w4_run(&uni, x, MP_W4_MSE, NULL);
+        w4_run(&wtd, x, MP_W4_MSE, imp);
+        float *du = w4_decode(&uni), *dw = w4_decode(&wtd);
+        double hot_u = 0, hot_w = 0, all_u = 0, all_w = 0;
+        for (int64_t r2 = 0; r2 < rows; r2++)
+            for (int64_t j = 0; j < uni.G; j++) {
+                all_u += group_sq_error(&uni, x, du, r2, j, imp);
+                all_w += group_sq_error(&wtd, x, dw, r2, j, imp);
+            }
+        for (int64_t i = 0; i < rows * cols; i++)
+            if (imp[i % cols] > 1.0f) {
+                hot_u += ((double)du[i] - x[i]) * ((double)du[i] - x[i]);
+                hot_w += ((double)dw[i] - x[i]) * ((double)dw[i] - x[i]);
+            }
+        print_message("%s: important columns' error, weighted / uniform MSE = %.4f\n", sym ? "sym" : "asym",
+                      hot_w / hot_u);
+        assert_true(hot_w < 0.9 * hot_u);
+        assert_true(all_w < all_u);
+        free(du);
+        free(dw);
+        w4_free(&uni);
+        w4_free(&wtd);
+    }
+    free(x);
+    free(imp);
+}
+
+/* ---- determinism across thread counts ---- */
+
+static void w4_run_threads(w4_out *o, const float *x, mp_w4_method method, int threads)
+{
+    omp_set_num_threads(threads);
+    w4_run(o, x, method, NULL);
+}
+
+static void test_w4_same_bytes_any_thread_count(void **state)
+{
+    (void)state;
+    const int64_t rows = 256, cols = 512;
+    rng r = {400};
+    float *x = alloc_floats(rows * cols);
+    fill_heavy_tailed(&r, x, rows * cols, 32, 0.02);
+    for (int sym = 0; sym < 2; sym++)
+        for (int m = 0; m < 2; m++) {
+            w4_out one = w4_alloc(32, sym, rows, cols), two = w4_alloc(32, sym, rows, cols);
+            w4_run_threads(&one, x, (mp_w4_method)m, 1);
+            w4_run_threads(&two, x, (mp_w4_method)m, 2);
+            assert_memory_equal(one.data, two.data, (size_t)(rows * cols / 2));
+            assert_memory_equal(one.scales, two.scales, (size_t)(rows * one.G) * 2);
+            assert_memory_equal(one.zeros, two.zeros, (size_t)(rows * one.G));
+            w4_free(&one);
+            w4_free(&two);
+        }
+    omp_set_num_threads(omp_get_num_procs());
+    free(x);
+}
+
+/* ---- fp8 ---- */
+
+typedef struct {
+    mp_encoding e;
+    int64_t rows, cols;
+    uint8_t *data;
+    float *scales;
+    uint64_t n_scales;
+} fp8_out;
+
+static fp8_out fp8_alloc(mp_fp8_scale kind, int64_t rows, int64_t cols)
+{
+    fp8_out o = {.e = {.kind = MP_ENC_FP8, .fp8_scale = kind}, .rows = rows, .cols = cols};
+    mp_enc_layout L;
+    mp_encoding_layout(&o.e, rows, cols, &L);
+    o.n_scales = L.n_scales;
+    o.data = calloc((size_t)(rows * cols), 1);
+    o.scales = calloc((size_t)L.n_scales, sizeof *o.scales);
+    assert_true(o.data && o.scales);
+    return o;
+}
+
+static void fp8_free(fp8_out *o)
+{
+    free(o->data);
+    free(o->scales);
+}
+
+static float amax_of_rect(const float *x, int64_t cols, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+{
+    float m = 0.0f;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = c0; c < c1; c++)
+            m = fmaxf(m, fabsf(x[r * cols + c]));
+    return m;
+}
+
+static void fp8_run(fp8_out *o, const float *x)
+{
+    float amax = amax_of_rect(x, o->cols, 0, o->rows, 0, o->cols);
+    mp_fp8_quantize_rows(&o->e, o->rows, o->cols, x, 0, o->rows, amax, o->data, o->scales);
+}
+
+/* The scale the FORMAT.md layout assigns to element (r, c). */
+static float fp8_scale_at(const fp8_out *o, int64_t r, int64_t c)
+{
+    switch (o->e.fp8_scale) {
+    case MP_FP8_TENSOR:
+        return o->scales[0];
+    case MP_FP8_CHANNEL:
+        return o->scales[r];
+    default:
+        return o->scales[(r / 128) * ((o->cols + 127) / 128) + c / 128];
+    }
+}
+
+/* Half the e4m3 spacing at magnitude y (in units of the scaled value): 2^-9 below the
+ * first normal 2^-6, else 2^(floor(log2 y) - 3), from the bias 7 / 3 mantissa bits. */
+static double e4m3_half_ulp(double y)
+{
+    if (y < 0x1p-6)
+        return 0x1p-10;
+    int e;
+    frexp(y, &e); /* y = m * 2^e, m in [0.5, 1): floor(log2 y) = e - 1 */
+    return ldexp(1.0, e - 1 - 3) / 2;
+}
+
+/* Codes are mp_f32_to_fp8_e4m3(x / scale) and decode within half an e4m3 step. */
+static void check_fp8_codes_and_error(const fp8_out *o, const float *x)
+{
+    mp_enc_layout L;
+    mp_encoding_layout(&o->e, o->rows, o->cols, &L);
+    uint8_t *raw = calloc((size_t)L.total, 1);
+    float *dec = alloc_floats(o->rows * o->cols);
+    assert_non_null(raw);
+    memcpy(raw, o->data, (size_t)(o->rows * o->cols));
+    memcpy(raw + L.scales_offset, o->scales, (size_t)L.n_scales * 4);
+    mp_encoding_decode_rows(&o->e, o->rows, o->cols, raw, 0, o->rows, dec);
+    for (int64_t r = 0; r < o->rows; r++)
+        for (int64_t c = 0; c < o->cols; c++) {
+            int64_t i = r * o->cols + c;
+            float s = fp8_scale_at(o, r, c);
+            assert_int_equal(o->data[i], mp_f32_to_fp8_e4m3(x[i] / s));
+            double y = fabs((double)x[i] / s);
+            double bound = (e4m3_half_ulp(y) + 1e-6 * y) * s;
+            if (fabs((double)dec[i] - x[i]) > bound)
+                fail_msg("(%lld, %lld): x %g decodes to %g, bound %g", (long long)r, (long long)c, (double)x[i],
+                         (double)dec[i], bound);
+        }
+    free(dec);
+    free(raw);
+}
+
+static void test_fp8_tensor_scale(void **state)
+{
+    (void)state;
+    rng r = {500};
+    const int64_t rows = 64, cols = 100;
+    float *x = alloc_floats(rows * cols);
+    fill_gaussian(&r, x, rows * cols, 0.05);
+    fp8_out o = fp8_alloc(MP_FP8_TENSOR, rows, cols);
+    fp8_run(&o, x);
+    assert_true(o.scales[0] == amax_of_rect(x, cols, 0, rows, 0, cols) / 448.0f);
+    check_fp8_codes_and_error(&o, x);
+    fp8_free(&o);
+    free(x);
+}
+
+static void test_fp8_channel_scale(void **state)
+{
+    (void)state;
+    rng r = {501};
+    const int64_t rows = 40, cols = 96;
+    float *x = alloc_floats(rows * cols);
+    fill_heavy_tailed(&r, x, rows * cols, 32, 0.05);
+    for (int64_t c = 0; c < cols; c++)
+        x[7 * cols + c] = 0.0f; /* an all-zero row: scale 1, codes 0 */
+    fp8_out o = fp8_alloc(MP_FP8_CHANNEL, rows, cols);
+    fp8_run(&o, x);
+    for (int64_t row = 0; row < rows; row++) {
+        float amax = amax_of_rect(x, cols, row, row + 1, 0, cols);
+        assert_true(o.scales[row] == (amax > 0.0f ? amax / 448.0f : 1.0f));
+    }
+    for (int64_t c = 0; c < cols; c++)
+        assert_int_equal(o.data[7 * cols + c], 0);
+    check_fp8_codes_and_error(&o, x);
+    fp8_free(&o);
+    free(x);
+}
+
+/* 200 x 300: blocks of 128 x 128, 72 x 128, 128 x 44, 72 x 44 at the edges. */
+static void test_fp8_block_scale_partial_edges(void **state)
+{
+    (void)state;
+    rng r = {502};
+    const int64_t rows = 200, cols = 300;
+    float *x = alloc_floats(rows * cols);
+    fill_gaussian(&r, x, rows * cols, 0.05);
+    x[150 * cols + 290] = 3.0f; /* a different amax in the corner block */
+    fp8_out o = fp8_alloc(MP_FP8_BLOCK, rows, cols);
+    assert_int_equal(o.n_scales, 6);
+    fp8_run(&o, x);
+    for (int64_t br = 0; br < 2; br++)
+        for (int64_t bc = 0; bc < 3; bc++) {
+            int64_t r1 = br * 128 + 128 < rows ? br * 128 + 128 : rows;
+            int64_t c1 = bc * 128 + 128 < cols ? bc * 128 + 128 : cols;
+            float amax = amax_of_rect(x, cols, br * 128, r1, bc * 128, c1);
+            assert_true(o.scales[br * 3 + bc] == amax / 448.0f);
+        }
+    assert_true(o.scales[5] == 3.0f / 448.0f);
+    check_fp8_codes_and_error(&o, x);
+    fp8_free(&o);
+    free(x);
+}
+
+/* Quantizing in bands [0, 128) and [128, 200) gives the same bytes as one call, for
+ * every scale kind (tensor gets the whole tensor's amax in both calls). */
+static void test_fp8_bands_match_single_call(void **state)
+{
+    (void)state;
+    rng r = {503};
+    const int64_t rows = 200, cols = 300;
+    float *x = alloc_floats(rows * cols);
+    fill_heavy_tailed(&r, x, rows * cols, 100, 0.05);
+    float amax = amax_of_rect(x, cols, 0, rows, 0, cols);
+    for (int k = 0; k < 3; k++) {
+        fp8_out one = fp8_alloc((mp_fp8_scale)k, rows, cols), two = fp8_alloc((mp_fp8_scale)k, rows, cols);
+        mp_fp8_quantize_rows(&one.e, rows, cols, x, 0, rows, amax, one.data, one.scales);
+        mp_fp8_quantize_rows(&two.e, rows, cols, x, 0, 128, amax, two.data, two.scales);
+        mp_fp8_quantize_rows(&two.e, rows, cols, x + 128 * cols, 128, rows, amax, two.data, two.scales);
+        assert_memory_equal(one.data, two.data, (size_t)(rows * cols));
+        assert_memory_equal(one.scales, two.scales, (size_t)one.n_scales * 4);
+        fp8_free(&one);
+        fp8_free(&two);
+    }
+    free(x);
+}
+
+/* Zero tensor: scale 1, codes 0. Huge and tiny values keep their relative precision.
+ * NaN gives code 0 (decodes to 0), inf saturates to +-448 x scale. */
+static void test_fp8_edge_values(void **state)
+{
+    (void)state;
+    float x[4 * 128];
+    memset(x, 0, sizeof x);
+    for (int k = 0; k < 3; k++) {
+        fp8_out o = fp8_alloc((mp_fp8_scale)k, 4, 128);
+        fp8_run(&o, x);
+        for (uint64_t i = 0; i < o.n_scales; i++)
+            assert_true(o.scales[i] == 1.0f);
+        for (int i = 0; i < 4 * 128; i++)
+            assert_int_equal(o.data[i], 0);
+        fp8_free(&o);
+    }
+    rng r = {504};
+    for (int i = 0; i < 4 * 128; i++)
+        x[i] = (float)((i < 2 * 128 ? 1e6 : 1e-8) * gaussian(&r));
+    for (int k = 0; k < 3; k++) {
+        fp8_out o = fp8_alloc((mp_fp8_scale)k, 4, 128);
+        fp8_run(&o, x);
+        if (k != MP_FP8_TENSOR) /* one scale for 1e6 and 1e-8 flushes the small ones to 0 */
+            check_fp8_codes_and_error(&o, x);
+        fp8_free(&o);
+    }
+    x[5] = NAN;
+    x[6] = INFINITY;
+    x[7] = -INFINITY;
+    for (int k = 0; k < 3; k++) {
+        fp8_out o = fp8_alloc((mp_fp8_scale)k, 4, 128);
+        float amax = 0.0f; /* the caller's amax, NaN ignored as the quantizer does */
+        for (int i = 0; i < 4 * 128; i++)
+            amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        mp_fp8_quantize_rows(&o.e, 4, 128, x, 0, 4, amax, o.data, o.scales);
+        assert_int_equal(o.data[5], 0x00);
+        assert_int_equal(o.data[6], 0x7e);
+        assert_int_equal(o.data[7], 0xfe);
+        for (uint64_t i = 0; i < o.n_scales; i++)
+            assert_true(isfinite(o.scales[i]) && o.scales[i] > 0.0f);
+        fp8_free(&o);
+    }
+}
+
+static void test_fp8_same_bytes_any_thread_count(void **state)
+{
+    (void)state;
+    const int64_t rows = 300, cols = 520;
+    rng r = {505};
+    float *x = alloc_floats(rows * cols);
+    fill_heavy_tailed(&r, x, rows * cols, 40, 0.05);
+    for (int k = 0; k < 3; k++) {
+        fp8_out one = fp8_alloc((mp_fp8_scale)k, rows, cols), two = fp8_alloc((mp_fp8_scale)k, rows, cols);
+        omp_set_num_threads(1);
+        fp8_run(&one, x);
+        omp_set_num_threads(2);
+        fp8_run(&two, x);
+        assert_memory_equal(one.data, two.data, (size_t)(rows * cols));
+        assert_memory_equal(one.scales, two.scales, (size_t)one.n_scales * 4);
+        fp8_free(&one);
+        fp8_free(&two);
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    free(x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_w4_rtn_asym_ramp),
+        cmocka_unit_test(test_w4_rtn_asym_offset_ramp),
+        cmocka_unit_test(test_w4_rtn_sym_ramp),
+        cmocka_unit_test(test_w4_rtn_sym_negative_scale),
+        cmocka_unit_test(test_w4_rtn_random_vs_reference),
+        cmocka_unit_test(test_w4_band_writes_only_its_rows),
+        cmocka_unit_test(test_w4_all_zero_group),
+        cmocka_unit_test(test_w4_constant_group),
+        cmocka_unit_test(test_w4_huge_values),
+        cmocka_unit_test(test_w4_tiny_values),
+        cmocka_unit_test(test_w4_non_finite_inputs),
+        cmocka_unit_test(test_w4_mse_never_worse_gaussian),
+        cmocka_unit_test(test_w4_mse_heavy_tails),
+        cmocka_unit_test(test_w4_mse_importance),
+        cmocka_unit_test(test_w4_same_bytes_any_thread_count),
+        cmocka_unit_test(test_fp8_tensor_scale),
+        cmocka_unit_test(test_fp8_channel_scale),
+        cmocka_unit_test(test_fp8_block_scale_partial_edges),
+        cmocka_unit_test(test_fp8_bands_match_single_call),
+        cmocka_unit_test(test_fp8_edge_values),
+        cmocka_unit_test(test_fp8_same_bytes_any_thread_count),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
