@@ -4,7 +4,8 @@
 
 CC      ?= cc
 PKGS    := libzstd libxxhash jansson
-DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev pkg-config
+DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev pkg-config \
+           python3-numpy python3-zstandard python3-xxhash zstd
 
 ifeq ($(PORTABLE),1)
   ARCH  := -march=x86-64-v2

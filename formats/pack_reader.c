@@ -214,6 +214,9 @@ static int parse_record(mp_pack *p, int i, json_t *e, mp_error *err)
         return mp_fail(err, MP_EXIT_INPUT,
                        "%s/manifest.json: records[%d]: expected tier, offset, length, raw_length, codec, xxh3, layer, expert",
                        p->dir, i);
+    if ((r->tier == 0) != (r->expert < 0))
+        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d]: tier %d with expert %d (tier 0 holds no routed expert, other tiers only routed experts)",
+                       p->dir, i, r->tier, r->expert);
     r->zstd = strcmp(json_string_value(codec), "zstd") == 0;
     if (!r->zstd && (strcmp(json_string_value(codec), "none") != 0 || r->length != r->raw_length))
         return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d]: codec must be none (length = raw_length) or zstd",

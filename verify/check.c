@@ -9,6 +9,37 @@
 #include "../core/cli.h"
 #include "../core/progress.h"
 
+static bool all_zero(const uint8_t *p, uint64_t from, uint64_t to)
+{
+    for (uint64_t i = from; i < to; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+/* FORMAT.md: every byte of a record outside its parts, and the fp8 padding before
+ * the scales, is zero. */
+static int check_raw_padding(const mp_pack *p, int rec, const uint8_t *raw, mp_error *err)
+{
+    const mp_pack_record *r = &p->records[rec];
+    uint64_t end = 0;
+    bool ok = true;
+    for (int k = 0; k < r->n_parts && ok; k++) {
+        const mp_pack_part *part = &r->parts[k];
+        const mp_pack_tensor *t = &p->tensors[part->tensor];
+        mp_enc_layout L;
+        mp_encoding_layout(&t->enc, t->rows, t->cols, &L);
+        ok = all_zero(raw, end, part->offset) &&
+             (t->enc.kind != MP_ENC_FP8 || all_zero(raw, part->offset + L.data_bytes, part->offset + L.scales_offset));
+        end = part->offset + part->length;
+    }
+    if (ok && all_zero(raw, end, r->raw_length))
+        return MP_OK;
+    char label[160];
+    mp_pack_record_label(p, rec, label, sizeof label);
+    return mp_fail(err, MP_EXIT_IO, "%s: %s: padding inside the record is not zero", p->dir, label);
+}
+
 static int check_records(const mp_pack *p, mp_progress *progress, mp_error *err)
 {
     for (int r = 0; r < p->n_records; r++) {
@@ -16,6 +47,8 @@ static int check_records(const mp_pack *p, mp_progress *progress, mp_error *err)
         if (!raw)
             return mp_fail(err, MP_EXIT_IO, "%s: out of memory", p->dir);
         int rc = mp_pack_read_record(p, r, raw, true, err);
+        if (rc == MP_OK)
+            rc = check_raw_padding(p, r, raw, err);
         free(raw);
         if (rc != MP_OK)
             return rc;

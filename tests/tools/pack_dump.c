@@ -19,6 +19,8 @@ static int dump_tensor(const mp_pack *p, int t, const uint8_t *raw, const char *
     FILE *f = fopen(path, "wb");
     size_t n = (size_t)(x->rows * x->cols);
     int rc = f && fwrite(values, sizeof *values, n, f) == n ? 0 : 3;
+    if (rc != 0)
+        fprintf(stderr, "pack_dump: %s: cannot write\n", path);
     if (f && fclose(f) != 0)
         rc = 3;
     free(values);

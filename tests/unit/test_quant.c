@@ -256,7 +256,7 @@ static void check_asym_error_bound(const w4_out *o, const float *x, const float 
                 hi = fmaxf(hi, x[r * o->cols + j * g + i]);
             }
             double s = scale_of(o, r, j), s32 = ((double)hi - lo) / 15.0;
-            double bound = s / 2 + 15 * fabs(s - s32) + 1e-6 * s;
+            double bound = s / 2 + 15 * fabs(s - s32) + 1e-5 * s;
             for (int i = 0; i < g; i++) {
                 int64_t c = r * o->cols + j * g + i;
                 double err = fabs((double)dec[c] - x[c]);
@@ -277,7 +277,7 @@ static void check_sym_error_bound(const w4_out *o, const float *x, const float *
             double s = scale_of(o, r, j), amax = 0.0;
             for (int i = 0; i < g; i++)
                 amax = fmax(amax, fabs(x[r * o->cols + j * g + i]));
-            double bound = fabs(s) / 2 + 8 * fabs(fabs(s) - amax / 8) + 1e-6 * fabs(s);
+            double bound = fabs(s) / 2 + 8 * fabs(fabs(s) - amax / 8) + 1e-5 * fabs(s);
             for (int i = 0; i < g; i++) {
                 int64_t c = r * o->cols + j * g + i;
                 double t = x[c] / s;
@@ -449,7 +449,7 @@ static void test_w4_all_zero_group(void **state)
         for (int sym = 0; sym < 2; sym++)
             for (int m = 0; m < 2; m++) {
                 float x[256] = {0};
-                x[200] = 1.0f; /* second group nonzero for g <= 128 */
+                x[200] = 1.0f; /* a later group is nonzero */
                 w4_out o;
                 float *dec = quantize_and_decode(groups[gi], sym, x, 1, 256, (mp_w4_method)m, &o);
                 assert_int_equal(o.scales[0], 0);
@@ -459,7 +459,7 @@ static void test_w4_all_zero_group(void **state)
                     assert_int_equal(w4_code(&o, 0, c), sym ? 8 : 0);
                     assert_true(dec[c] == 0.0f);
                 }
-                assert_true(dec[200] == 1.0f);
+                assert_true(fabsf(dec[200] - 1.0f) < 0.04f); /* the other group is unaffected */
                 free(dec);
                 w4_free(&o);
             }
@@ -514,13 +514,14 @@ static void test_w4_huge_values(void **state)
         for (int m = 0; m < 2; m++) {
             dec = quantize_and_decode(64, sym, x, 1, 128, (mp_w4_method)m, &o);
             for (int64_t j = 0; j < o.G; j++) {
-                assert_int_equal(o.scales[j] & 0x7fff, 0x7bff); /* range/15 > 65504 */
                 float s = scale_of(&o, 0, j), z = sym ? 8.0f : o.zeros[j];
+                if (m == MP_W4_RTN)
+                    assert_int_equal(o.scales[j] & 0x7fff, 0x7bff); /* range / 15 > 65504 */
                 for (int c = (int)j * 64; c < (int)(j + 1) * 64; c++) {
                     assert_true(isfinite(dec[c]));
                     float t = x[c] / s + z; /* inside the representable span: within s/2 */
                     if (m == MP_W4_RTN && t >= 0.0f && t <= 15.0f)
-                        assert_true(fabsf(dec[c] - x[c]) <= fabsf(s) / 2);
+                        assert_true(fabsf(dec[c] - x[c]) <= fabsf(s) / 2 * (1.0f + 1e-6f));
                 }
             }
             free(dec);
@@ -542,10 +543,16 @@ static void test_w4_tiny_values(void **state)
         for (int m = 0; m < 2; m++) {
             w4_out o;
             float *dec = quantize_and_decode(32, sym, x, 1, 128, (mp_w4_method)m, &o);
-            for (int64_t j = 0; j < o.G; j++)
-                assert_int_equal(o.scales[j] & 0x7fff, m == MP_W4_RTN ? 0x0001 : o.scales[j] & 0x7fff);
-            for (int c = 0; c < 128; c++)
-                assert_true(fabsf(dec[c] - x[c]) <= fabsf(x[c]));
+            double err = 0.0, zero_err = 0.0;
+            for (int c = 0; c < 128; c++) {
+                err += ((double)dec[c] - x[c]) * ((double)dec[c] - x[c]);
+                zero_err += (double)x[c] * x[c];
+                if (m == MP_W4_RTN)
+                    assert_true(fabsf(dec[c] - x[c]) <= fabsf(x[c]));
+            }
+            assert_true(err <= zero_err);
+            for (int64_t j = 0; j < o.G && m == MP_W4_RTN; j++)
+                assert_int_equal(o.scales[j] & 0x7fff, 0x0001);
             free(dec);
             w4_free(&o);
         }
@@ -915,8 +922,7 @@ static void test_fp8_edge_values(void **state)
     for (int k = 0; k < 3; k++) {
         fp8_out o = fp8_alloc((mp_fp8_scale)k, 4, 128);
         fp8_run(&o, x);
-        if (k != MP_FP8_TENSOR) /* one scale for 1e6 and 1e-8 flushes the small ones to 0 */
-            check_fp8_codes_and_error(&o, x);
+        check_fp8_codes_and_error(&o, x); /* with a shared scale the 1e-8 ones become 0: within the bound */
         fp8_free(&o);
     }
     x[5] = NAN;
