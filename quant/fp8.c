@@ -3,13 +3,16 @@
 
 #include <float.h>
 #include <math.h>
-
-#include "../core/dtype.h"
+#include <string.h>
 
 static const float fp8_max = 448.0f;
 
 /* Bands smaller than this many elements are done on one thread. */
 static const int64_t parallel_min_elements = 1 << 15;
+
+/* Loops run over fixed CHUNKs (a constant trip count is what the -O2 vectorizer needs),
+ * then the remainder; LANES partial maxima make the amax reduction vectorizable. */
+enum { CHUNK = 64, LANES = 16 };
 
 static float scale_for_amax(float amax)
 {
@@ -24,18 +27,54 @@ static float scale_for_amax(float amax)
 /* Max |x| of n values, NaN ignored (a comparison with NaN is false). */
 static float amax_of(const float *x, int64_t n)
 {
+    float lanes[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) {
+            float a = fabsf(x[i + k]);
+            lanes[k] = a > lanes[k] ? a : lanes[k];
+        }
     float m = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
+    for (int k = 0; k < LANES; k++)
+        m = lanes[k] > m ? lanes[k] : m;
+    for (; i < n; i++) {
         float a = fabsf(x[i]);
         m = a > m ? a : m;
     }
     return m;
 }
 
-static void encode_span(const float *x, int64_t n, float scale, uint8_t *out)
+/* e4m3fn code of y, bit-identical to mp_f32_to_fp8_e4m3 for every non-NaN y (the tests
+ * compare them on 8 million values from 0 to +-inf and on every tie), written without
+ * branches so that the loop below vectorizes (calling the scalar encoder made fp8
+ * quantization 10x slower). NaN gives 0x00.
+ *   |y| >= 2^-6 (normal): the f32 exponent and top 3 mantissa bits, rounded to nearest
+ *     even by integer addition (a carry moves to the next exponent, as it should), then
+ *     rebiased from 127 to 7; 0x7f and above (>= 464, inf) saturate to 0x7e = 448.
+ *   |y| < 2^-6 (subnormal, step 2^-9): rint(|y| * 2^9), exact scaling by a power of
+ *     two; 8 is the first normal, which is also its code. */
+static inline uint8_t e4m3_code(float y)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = isnan(x[i]) ? 0x00 : mp_f32_to_fp8_e4m3(x[i] / scale);
+    uint32_t bits;
+    memcpy(&bits, &y, sizeof bits);
+    uint32_t sign = (bits >> 24) & 0x80u, abs_bits = bits & 0x7fffffffu;
+    float a = fabsf(y);
+    bool is_subnormal = a < 0x1p-6f;
+    uint32_t normal = ((abs_bits + 0x7ffffu + ((abs_bits >> 20) & 1u)) >> 20) - (120u << 3);
+    uint32_t subnormal = (uint32_t)rintf((is_subnormal ? a : 0.0f) * 512.0f); /* 0..8, never out of range */
+    uint32_t code = is_subnormal ? subnormal : normal;
+    code = code < 0x7eu ? code : 0x7eu;
+    return y != y ? 0x00 : (uint8_t)(sign | code);
+}
+
+static void encode_span(const float *restrict x, int64_t n, float scale, uint8_t *restrict out)
+{
+    int64_t i = 0;
+    for (; i + CHUNK <= n; i += CHUNK)
+        for (int k = 0; k < CHUNK; k++)
+            out[i + k] = e4m3_code(x[i + k] / scale);
+    for (; i < n; i++)
+        out[i] = e4m3_code(x[i] / scale);
 }
 
 /* One scale for every row of the band (tensor) or one per row (channel). */

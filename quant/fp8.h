@@ -3,10 +3,11 @@
  *
  * scale = amax / 448 over the tensor, the row or the 128x128 block, so the largest
  * magnitude lands on the largest finite e4m3 value. The code of x is
- * mp_f32_to_fp8_e4m3(x / scale): a true division (one correctly rounded quotient, as
- * PyTorch's (w / scale).to(float8_e4m3fn) in llm-compressor and DeepSeek's tools), not
- * x * (1 / scale), which rounds twice. The quotient of amax may come out a hair above
- * 448; the encoder saturates it to 448.
+ * mp_f32_to_fp8_e4m3(x / scale) (computed by a vectorizable copy of that encoder in
+ * fp8.c, tested bit-identical): a true division, one correctly rounded quotient as in
+ * PyTorch's (w / scale).to(torch.float8_e4m3fn), not x * (1 / scale), which rounds twice
+ * and gives other codes near ties. The quotient of amax may come out a hair above 448;
+ * the encoder saturates it to 448.
  *
  * Special cases:
  *   amax == 0 (or NaN, or negative): scale = 1.0, every code 0.

@@ -7,10 +7,15 @@
 
 #include "../core/dtype.h"
 
-/* Lane count of the hand-split reductions: min/max and error sums keep LANES partial
- * results that the compiler maps to vector registers (a float sum is not reassociated
- * without -ffast-math, so a plain loop would stay scalar). Groups are multiples of it. */
-enum { LANES = 16, PACK_CHUNK = 32, MAX_GROUP = 128 };
+/* LANES: partial results of the per-group reductions (min/max, error sums), which the
+ * compiler maps to vector registers (a float sum is not reassociated without -ffast-math,
+ * so a plain loop would stay scalar). Groups are multiples of it.
+ * PACK_CHUNK: elements coded per inner loop; a constant trip count is what the -O2
+ * vectorizer needs.
+ * BATCH: grids computed together (the groups of a row, or the candidates of one group),
+ * so that the f32 -> f16 -> f32 scale round trip and the zero points vectorize instead
+ * of costing a chain of scalar calls per group. */
+enum { LANES = 16, PACK_CHUNK = 32, BATCH = 32, MAX_GROUP = 128 };
 
 enum { F16_MAX_FINITE = 0x7bff, F16_MIN_SUBNORMAL = 0x0001, F16_SIGN = 0x8000, F16_MAGNITUDE = 0x7fff };
 
@@ -22,9 +27,10 @@ typedef struct {
     float z;
 } w4_grid;
 
-/* The MSE search: scale factors p = 1 - step * i for i = -expands .. shrinks (i != 0;
- * p = 1 is the RTN grid), whether each asymmetric candidate is also tried with its zero
- * point moved by +-1, and how many least-squares scale refits may follow. */
+/* The MSE search: scale factors p = 1 - step * i for i = -expands .. shrinks (p = 1 is
+ * the RTN range; expands + shrinks + 1 <= BATCH), whether the best asymmetric grid is
+ * then tried with its zero point moved by +-1, and how many least-squares scale refits
+ * may follow. */
 typedef struct {
     int expands, shrinks;
     float step;
@@ -32,32 +38,36 @@ typedef struct {
     int refits;
 } w4_search;
 
-/* p = 1.24, 1.22 .. 1.02, 0.98 .. 0.70, z +- 1, up to 4 refits. Measured on 2^18 Gaussian,
- * Student-t(3) and outlier-laden values (tests and w4.h give the numbers): shrinking below
- * 0.70 never won, a step of 0.01 gained < 0.1 % over 0.02 at twice the time, and the
- * expansions (p > 1) matter for g = 32 where the sample range of 32 values is often a
- * worse span than a slightly larger one (2-3 % of error there). The result is within
- * 0.3 % of an exhaustive search over every f16 scale in [0.3, 1.5] x RTN and every z. */
+/* p = 1.24, 1.22 .. 0.70, z +- 1, up to 4 refits. Measured on Gaussian, Student-t(3)
+ * and outlier-laden groups: shrinking below 0.70 never won, a step of 0.01 gained < 0.1 %
+ * over 0.02 at twice the time, and the expansions (p > 1) matter for g = 32, where the
+ * range of 32 samples is often a worse span than a slightly larger one (2-3 % of the
+ * error there). The result is within 0.15 % of an exhaustive search over every f16
+ * scale in [0.3, 1.5] x RTN and every zero point (tests/unit/test_quant.c). */
 static const w4_search default_search = {.expands = 12, .shrinks = 15, .step = 0.02f, .shift_zero = true, .refits = 4};
 
 /* A candidate must beat the best error by this relative margin: the f32 sum of g <= 128
- * positive terms is within (g + 3) * 2^-24 < 1e-5 of the exact sum, so a winner's exact
- * error is always below the loser's and MSE never ends worse than RTN. */
+ * positive terms is within 30 * 2^-24 < 2e-6 of the exact sum (LANES partial sums of
+ * g / LANES terms, then LANES terms), so a winner's exact error is always below the
+ * loser's and MSE never ends worse than RTN. */
 static const float improvement_margin = 1e-4f;
 
-/* f16 bits of a scale chosen in f32: clamped to the finite f16 range, and a nonzero scale
- * never becomes 0 (its sign is kept; the 2^-24 grid still contains 0). */
+/* ---- grids ---- */
+
+/* h = f16(s) under the scale rules: clamped to the finite f16 range, and a nonzero s
+ * never becomes 0 (the sign is kept; the 2^-24 grid still contains 0). */
+static inline uint16_t scale_rule(uint16_t h, float s)
+{
+    uint16_t sign = h & F16_SIGN, mag = h & F16_MAGNITUDE;
+    uint16_t fixed = mag > F16_MAX_FINITE ? (uint16_t)(sign | F16_MAX_FINITE)
+                     : mag == 0           ? (uint16_t)(sign | F16_MIN_SUBNORMAL)
+                                          : h;
+    return s == 0.0f || s != s ? 0 : fixed;
+}
+
 static uint16_t scale_bits(float s)
 {
-    if (isnan(s) || s == 0.0f)
-        return 0;
-    uint16_t h = mp_f32_to_f16(s);
-    uint16_t sign = h & F16_SIGN, mag = h & F16_MAGNITUDE;
-    if (mag > F16_MAX_FINITE)
-        return sign | F16_MAX_FINITE;
-    if (mag == 0)
-        return sign | F16_MIN_SUBNORMAL;
-    return h;
+    return scale_rule(mp_f32_to_f16(s), s);
 }
 
 static w4_grid grid_of(uint16_t bits, float z)
@@ -86,7 +96,47 @@ static inline float decoded(float q, w4_grid g)
     return (q - g.z) * g.s;
 }
 
-/* ---- RTN grids ---- */
+/* BATCH f32 scales to stored f16 bits and back (the bulk conversions vectorize). */
+static void store_scales(const float *s32, uint16_t *bits, float *s)
+{
+    mp_f32_to_f16_n(s32, bits, BATCH);
+    for (int k = 0; k < BATCH; k++)
+        bits[k] = scale_rule(bits[k], s32[k]);
+    mp_f16_to_f32_n(bits, s, BATCH);
+}
+
+/* Asymmetric grids covering [lo[k], hi[k]] (lo <= 0 <= hi): s = f16((hi - lo) / 15),
+ * z = rint(-lo / s); when the scale had to be clamped the window is centred instead. */
+static void asym_grids(const float *lo, const float *hi, w4_grid *out)
+{
+    float s32[BATCH], s[BATCH], z[BATCH];
+    uint16_t bits[BATCH];
+    for (int k = 0; k < BATCH; k++)
+        s32[k] = (hi[k] - lo[k]) / 15.0f;
+    store_scales(s32, bits, s);
+    for (int k = 0; k < BATCH; k++) {
+        float div = s[k] == 0.0f ? 1.0f : s[k];
+        float centred = rintf(7.5f - (lo[k] + hi[k]) / (2.0f * div));
+        float from_min = rintf(-lo[k] / div);
+        z[k] = s[k] == 0.0f ? 0.0f : clamp_code(s32[k] > 65504.0f ? centred : from_min);
+    }
+    for (int k = 0; k < BATCH; k++)
+        out[k] = (w4_grid){.bits = bits[k], .s = s[k], .z = z[k]};
+}
+
+/* Symmetric grids putting m[k] at code 0: s = f16(m / -8). */
+static void sym_grids(const float *m, w4_grid *out)
+{
+    float s32[BATCH], s[BATCH];
+    uint16_t bits[BATCH];
+    for (int k = 0; k < BATCH; k++)
+        s32[k] = m[k] / -8.0f;
+    store_scales(s32, bits, s);
+    for (int k = 0; k < BATCH; k++)
+        out[k] = (w4_grid){.bits = bits[k], .s = s[k], .z = 8.0f};
+}
+
+/* ---- RTN ---- */
 
 /* Min and max of a group, NaN ignored (+inf / -inf when every element is NaN). */
 static void group_min_max(const float *x, int g, float *mn, float *mx)
@@ -102,32 +152,13 @@ static void group_min_max(const float *x, int g, float *mn, float *mx)
             lo[k] = v < lo[k] ? v : lo[k];
             hi[k] = v > hi[k] ? v : hi[k];
         }
-    float a = lo[0], b = hi[0];
-    for (int k = 1; k < LANES; k++) {
-        a = lo[k] < a ? lo[k] : a;
-        b = hi[k] > b ? hi[k] : b;
-    }
-    *mn = a;
-    *mx = b;
-}
-
-/* Asymmetric grid covering [lo, hi] (lo <= 0 <= hi): s = f16((hi - lo) / 15),
- * z = rint(-lo / s); when the scale had to be clamped the window is centred instead. */
-static w4_grid asym_grid(float lo, float hi)
-{
-    float s32 = (hi - lo) / 15.0f;
-    uint16_t bits = scale_bits(s32);
-    if (bits == 0)
-        return grid_of(0, 0.0f);
-    float s = mp_f16_to_f32(bits);
-    float z = s32 > 65504.0f ? rintf(7.5f - (lo + hi) / (2.0f * s)) : rintf(-lo / s);
-    return grid_of(bits, clamp_code(z));
-}
-
-/* Symmetric grid putting m at code 8 + m / s: s = f16(m / step). */
-static w4_grid sym_grid(float m, float step)
-{
-    return grid_of(scale_bits(m / step), 8.0f);
+    for (int w = LANES / 2; w >= 1; w /= 2) /* halving: 4 dependent steps, not 15 */
+        for (int k = 0; k < w; k++) {
+            lo[k] = lo[k + w] < lo[k] ? lo[k + w] : lo[k];
+            hi[k] = hi[k + w] > hi[k] ? hi[k + w] : hi[k];
+        }
+    *mn = lo[0];
+    *mx = hi[0];
 }
 
 /* |decoded - v| of the single value v on grid g. */
@@ -146,17 +177,41 @@ static w4_grid constant_group_grid(float v, w4_grid range_grid)
     return value_error(v, range_grid) < value_error(v, unit) ? range_grid : unit;
 }
 
-static w4_grid rtn_grid(const float *x, int g, bool sym)
+/* The range of a group as the grids use it: [min(0, min x), max(0, max x)], and for
+ * symmetric grids the extreme m (max when max >= -min). */
+typedef struct {
+    float mn, mx; /* true min and max, NaN ignored */
+    float lo, hi;
+    float m;
+} w4_range;
+
+static w4_range range_of(const float *x, int g)
 {
-    float mn, mx;
-    group_min_max(x, g, &mn, &mx);
-    float lo = mn < 0.0f ? mn : 0.0f, hi = mx > 0.0f ? mx : 0.0f;
-    if (sym)
-        return sym_grid(hi >= -lo ? hi : lo, -8.0f);
-    w4_grid grid = asym_grid(lo, hi);
-    if (mn == mx && mn != 0.0f)
-        grid = constant_group_grid(mn, grid);
-    return grid;
+    w4_range r;
+    group_min_max(x, g, &r.mn, &r.mx);
+    r.lo = r.mn < 0.0f ? r.mn : 0.0f;
+    r.hi = r.mx > 0.0f ? r.mx : 0.0f;
+    r.m = r.hi >= -r.lo ? r.hi : r.lo;
+    return r;
+}
+
+/* RTN grids of n <= BATCH consecutive groups. */
+static void rtn_grids(int n, bool sym, const w4_range *ranges, w4_grid *out)
+{
+    float lo[BATCH] = {0}, hi[BATCH] = {0}, m[BATCH] = {0}; /* entries past n: unused zero grids */
+    for (int k = 0; k < n; k++) {
+        lo[k] = ranges[k].lo;
+        hi[k] = ranges[k].hi;
+        m[k] = ranges[k].m;
+    }
+    if (sym) {
+        sym_grids(m, out);
+        return;
+    }
+    asym_grids(lo, hi, out);
+    for (int k = 0; k < n; k++)
+        if (ranges[k].mn == ranges[k].mx && ranges[k].mn != 0.0f)
+            out[k] = constant_group_grid(ranges[k].mn, out[k]);
 }
 
 /* ---- MSE search ---- */
@@ -239,59 +294,73 @@ static void refine_by_refit(const w4_group *grp, const w4_search *plan, w4_best 
     }
 }
 
-static void search_asym(const w4_group *grp, const w4_search *plan, float lo, float hi, w4_best *best)
+/* The factors p of the plan, p = 1 included; returns how many (<= BATCH). The unused
+ * tail repeats p = 1, whose grids try_grid skips as duplicates. */
+static int scale_factors(const w4_search *plan, float *p)
 {
-    for (int i = -plan->expands; i <= plan->shrinks; i++) {
-        if (i == 0)
-            continue; /* the RTN grid, already the incumbent */
-        float p = 1.0f - plan->step * (float)i;
-        w4_grid cand = asym_grid(p * lo, p * hi);
-        try_grid(grp, cand, best);
-        if (plan->shift_zero && cand.s != 0.0f) {
-            if (cand.z > 0.0f)
-                try_grid(grp, grid_of(cand.bits, cand.z - 1.0f), best);
-            if (cand.z < 15.0f)
-                try_grid(grp, grid_of(cand.bits, cand.z + 1.0f), best);
-        }
-    }
+    int n = 0;
+    for (int i = -plan->expands; i <= plan->shrinks && n < BATCH; i++)
+        p[n++] = 1.0f - plan->step * (float)i;
+    for (int k = n; k < BATCH; k++)
+        p[k] = 1.0f;
+    return n;
 }
 
-/* The extreme m at code 0 (s = p m / -8, the RTN orientation) or at code 15
- * (s = p m / 7, which gives the other sign one more level). */
-static void search_sym(const w4_group *grp, const w4_search *plan, float m, w4_best *best)
+/* The RTN rule on [p lo, p hi] for every factor p, then the winner with its zero point
+ * moved by +-1 (trying the shifts on every candidate instead cost twice the time for
+ * 0.1-0.2 % of error). */
+static void search_asym(const w4_group *grp, const w4_search *plan, const w4_range *r, w4_best *best)
 {
-    try_grid(grp, sym_grid(m, 7.0f), best);
-    for (int i = -plan->expands; i <= plan->shrinks; i++) {
-        if (i == 0)
-            continue;
-        float pm = (1.0f - plan->step * (float)i) * m;
-        try_grid(grp, sym_grid(pm, -8.0f), best);
-        try_grid(grp, sym_grid(pm, 7.0f), best);
+    float p[BATCH], lo[BATCH], hi[BATCH];
+    w4_grid cand[BATCH];
+    int n = scale_factors(plan, p);
+    for (int k = 0; k < BATCH; k++) {
+        lo[k] = p[k] * r->lo;
+        hi[k] = p[k] * r->hi;
     }
+    asym_grids(lo, hi, cand);
+    for (int k = 0; k < n; k++)
+        try_grid(grp, cand[k], best);
+    w4_grid won = best->grid;
+    if (!plan->shift_zero || won.s == 0.0f)
+        return;
+    if (won.z > 0.0f)
+        try_grid(grp, grid_of(won.bits, won.z - 1.0f), best);
+    if (won.z < 15.0f)
+        try_grid(grp, grid_of(won.bits, won.z + 1.0f), best);
 }
 
-static w4_grid mse_grid(const w4_group *grp, const w4_search *plan, bool sym)
+/* s = p m / -8. Also mapping p m to code 15 (s = p m / 7) was tried: the expansions
+ * already reach that level set (p = 8/7 gives the same useful levels), and it gained
+ * 0.05 % of error for twice the time. */
+static void search_sym(const w4_group *grp, const w4_search *plan, const w4_range *r, w4_best *best)
 {
-    float mn, mx;
-    group_min_max(grp->x, grp->g, &mn, &mx);
-    float lo = mn < 0.0f ? mn : 0.0f, hi = mx > 0.0f ? mx : 0.0f;
-    w4_grid rtn = rtn_grid(grp->x, grp->g, sym);
+    float p[BATCH], pm[BATCH];
+    w4_grid cand[BATCH];
+    int n = scale_factors(plan, p);
+    for (int k = 0; k < BATCH; k++)
+        pm[k] = p[k] * r->m;
+    sym_grids(pm, cand);
+    for (int k = 0; k < n; k++)
+        try_grid(grp, cand[k], best);
+}
+
+static w4_grid mse_grid(const w4_group *grp, const w4_search *plan, bool sym, const w4_range *r, w4_grid rtn)
+{
     w4_best best = {.grid = rtn, .err = group_error(grp, rtn)};
     if (!(best.err > 0.0f)) /* exact already, or NaN in the group: keep RTN */
         return rtn;
     if (sym)
-        search_sym(grp, plan, hi >= -lo ? hi : lo, &best);
+        search_sym(grp, plan, r, &best);
     else
-        search_asym(grp, plan, lo, hi, &best);
+        search_asym(grp, plan, r, &best);
     refine_by_refit(grp, plan, &best);
     return best.grid;
 }
 
 /* ---- writing a row ---- */
 
-/* Codes of one group, packed two per byte (element 2k low nibble, 2k + 1 high). Done in
- * fixed chunks of 32 so that both loops have a constant trip count, which is what the
- * -O2 vectorizer needs. */
+/* Codes of one group, packed two per byte (element 2k low nibble, 2k + 1 high). */
 static void pack_group(const float *x, int g, w4_grid grid, uint8_t *out)
 {
     if (grid.s == 0.0f) {
@@ -316,27 +385,40 @@ typedef struct {
     const w4_search *plan;
 } w4_job;
 
+/* Groups [j0, j0 + n) of a row: their grids (RTN, then the MSE search), codes, scales
+ * and zero points. */
+static void quantize_groups(const w4_job *job, const float *x, int64_t j0, int n, uint8_t *data,
+                            uint16_t *scales, uint8_t *zeros)
+{
+    int g = job->g;
+    const float *xs = x + j0 * g;
+    w4_range ranges[BATCH];
+    w4_grid grids[BATCH];
+    for (int k = 0; k < n; k++)
+        ranges[k] = range_of(xs + k * g, g);
+    rtn_grids(n, job->sym, ranges, grids);
+    float ones[MAX_GROUP];
+    for (int i = 0; job->method == MP_W4_MSE && i < g; i++)
+        ones[i] = 1.0f;
+    for (int k = 0; k < n; k++) {
+        int64_t j = j0 + k;
+        if (job->method == MP_W4_MSE) {
+            w4_group grp = {.x = xs + k * g, .w = job->importance ? job->importance + j * g : ones, .g = g};
+            grids[k] = mse_grid(&grp, job->plan, job->sym, &ranges[k], grids[k]);
+        }
+        pack_group(xs + k * g, g, grids[k], data + j * g / 2);
+        scales[j] = grids[k].bits;
+        if (!job->sym)
+            zeros[j] = (uint8_t)grids[k].z;
+    }
+}
+
 static void quantize_row(const w4_job *job, const float *x, int64_t cols, uint8_t *data, uint16_t *scales,
                          uint8_t *zeros)
 {
-    int g = job->g;
-    float ones[MAX_GROUP];
-    for (int i = 0; i < g; i++)
-        ones[i] = 1.0f;
-    for (int64_t j = 0; j < cols / g; j++) {
-        const float *xg = x + j * g;
-        w4_grid grid;
-        if (job->method == MP_W4_MSE) {
-            w4_group grp = {.x = xg, .w = job->importance ? job->importance + j * g : ones, .g = g};
-            grid = mse_grid(&grp, job->plan, job->sym);
-        } else {
-            grid = rtn_grid(xg, g, job->sym);
-        }
-        pack_group(xg, g, grid, data + j * g / 2);
-        scales[j] = grid.bits;
-        if (!job->sym)
-            zeros[j] = (uint8_t)grid.z;
-    }
+    int64_t G = cols / job->g;
+    for (int64_t j0 = 0; j0 < G; j0 += BATCH)
+        quantize_groups(job, x, j0, G - j0 < BATCH ? (int)(G - j0) : BATCH, data, scales, zeros);
 }
 
 /* Bands smaller than this many elements are done on one thread: starting the team
