@@ -167,6 +167,8 @@ int mp_pack_record_begin(mp_pack_writer *w, int tier, int layer, int expert, mp_
  * to the in-memory record. */
 static int record_append(mp_pack_writer *w, const void *bytes, uint64_t len, mp_error *err)
 {
+    if (len == 0)
+        return MP_OK;
     if (!w->tiers[w->tier].zstd) {
         XXH3_64bits_update(w->hash, bytes, len);
         w->rec_raw += len;
