@@ -38,40 +38,57 @@ static int read_band(const mp_model *m, const mp_plan_part *part, int64_t r0, in
     return MP_OK;
 }
 
-/* A checkpoint already in DeepSeek's FP8 128x128 block layout keeps its bits:
- * codes and weight_scale_inv are our data and block scales. */
-static bool fp8_passthrough(const mp_model *m, const mp_plan_part *part, const mp_encoding *enc)
+static bool plain_layout(const mp_plan_part *part)
 {
     const mp_linear *l = &part->lin;
-    return enc->kind == MP_ENC_FP8 && enc->fp8_scale == MP_FP8_BLOCK && !part->is_bias && l->scale >= 0 &&
-           l->expert < 0 && !l->transposed && m->st->tensors[l->weight].info->dtype == MP_DT_F8_E4M3 &&
-           m->cfg.fp8_block_rows == MP_FP8_BLOCK_SIZE && m->cfg.fp8_block_cols == MP_FP8_BLOCK_SIZE;
+    return !part->is_bias && l->expert < 0 && !l->transposed && l->row_stride == 1 && l->row_offset == 0;
 }
 
-static int copy_fp8(const mp_model *m, const mp_plan_part *part, mp_pack_writer *w, mp_progress *progress,
-                    mp_error *err)
+/* A tensor whose stored bytes already are its encoding is copied as is: bf16, f16
+ * and f32 kept at their precision, and DeepSeek's FP8 128x128 blocks (codes and
+ * weight_scale_inv are our data and block scales). */
+static bool stored_as_encoded(const mp_model *m, const mp_plan_part *part, const mp_encoding *enc)
 {
     const mp_linear *l = &part->lin;
-    uint64_t n = (uint64_t)(part->rows * part->cols), chunk = 16u << 20;
-    uint64_t scale_bytes = mp_st_nbytes(m->st->tensors[l->scale].info);
-    uint8_t *buf = malloc(chunk > scale_bytes ? chunk : scale_bytes);
-    static const uint8_t pad[4];
-    int rc = buf ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    mp_dtype dt = m->st->tensors[l->weight].info->dtype;
+    if (!plain_layout(part))
+        return false;
+    if (enc->kind == MP_ENC_FP8)
+        return enc->fp8_scale == MP_FP8_BLOCK && l->scale >= 0 && dt == MP_DT_F8_E4M3 &&
+               m->cfg.fp8_block_rows == MP_FP8_BLOCK_SIZE && m->cfg.fp8_block_cols == MP_FP8_BLOCK_SIZE;
+    return l->scale < 0 && ((enc->kind == MP_ENC_BF16 && dt == MP_DT_BF16) || (enc->kind == MP_ENC_F16 && dt == MP_DT_F16) ||
+                            (enc->kind == MP_ENC_F32 && dt == MP_DT_F32));
+}
+
+static int copy_tensor_bytes(const mp_model *m, int tensor, mp_pack_writer *w, mp_progress *progress, mp_error *err)
+{
+    const uint64_t chunk = 16u << 20;
+    uint64_t n = mp_st_nbytes(m->st->tensors[tensor].info);
+    int rc = MP_OK;
     for (uint64_t off = 0; off < n && rc == MP_OK; off += chunk) {
+        mp_st_map map;
         uint64_t len = n - off < chunk ? n - off : chunk;
-        rc = mp_st_set_read(m->st, l->weight, off, len, buf, err);
+        rc = mp_st_set_map(m->st, tensor, off, len, &map, err);
         if (rc == MP_OK)
-            rc = mp_pack_part_write(w, buf, len, err);
-        mp_progress_add(progress, len);
+            rc = mp_pack_part_write(w, map.data, len, err);
+        mp_st_unmap(&map);
+        if (progress)
+            mp_progress_add(progress, len);
     }
-    if (rc == MP_OK)
-        rc = mp_pack_part_write(w, pad, (4 - n % 4) % 4, err);
-    if (rc == MP_OK)
-        rc = mp_st_set_read(m->st, l->scale, 0, scale_bytes, buf, err);
-    if (rc == MP_OK)
-        rc = mp_pack_part_write(w, buf, scale_bytes, err);
-    free(buf);
     return rc;
+}
+
+static int copy_stored(const mp_model *m, const mp_plan_part *part, mp_pack_writer *w, mp_progress *progress,
+                       mp_error *err)
+{
+    static const uint8_t pad[4];
+    const mp_linear *l = &part->lin;
+    int rc = copy_tensor_bytes(m, l->weight, w, progress, err);
+    if (rc != MP_OK || l->scale < 0)
+        return rc;
+    uint64_t n = (uint64_t)(part->rows * part->cols);
+    rc = mp_pack_part_write(w, pad, (4 - n % 4) % 4, err);
+    return rc == MP_OK ? copy_tensor_bytes(m, l->scale, w, NULL, err) : rc;
 }
 
 /* Per-tensor FP8 needs the amax of the whole tensor before the first band. */
@@ -131,8 +148,8 @@ int mp_convert_part(const mp_model *m, const mp_plan_part *part, const mp_encodi
     int rc = mp_pack_part_begin(w, part->name, part->source, part->ndim, dims, enc, err);
     if (rc != MP_OK)
         return rc;
-    if (fp8_passthrough(m, part, enc)) {
-        rc = copy_fp8(m, part, w, progress, err);
+    if (stored_as_encoded(m, part, enc)) {
+        rc = copy_stored(m, part, w, progress, err);
     } else {
         mp_encoder x;
         rc = mp_encoder_init(&x, enc, part->rows, part->cols, w4, err);

@@ -92,14 +92,11 @@ static int read_plain_rows(const mp_model *m, const mp_linear *lin, int64_t p0, 
     uint64_t esize = (uint64_t)mp_dtype_bits(t->dtype) / 8;
     uint64_t row_bytes = (uint64_t)lin->cols * esize;
     uint64_t first = (uint64_t)(lin->expert >= 0 ? lin->expert * physical_rows(t, lin) : 0) + (uint64_t)p0;
-    uint64_t bytes = (uint64_t)n * row_bytes;
-    void *buf = malloc(bytes ? bytes : 1);
-    if (!buf)
-        return mp_fail(err, MP_EXIT_IO, "out of memory");
-    int rc = mp_st_set_read(m->st, lin->weight, first * row_bytes, bytes, buf, err);
-    if (rc == MP_OK && mp_decode_to_f32(t->dtype, buf, out, (size_t)(n * lin->cols)) != 0)
+    mp_st_map map;
+    int rc = mp_st_set_map(m->st, lin->weight, first * row_bytes, (uint64_t)n * row_bytes, &map, err);
+    if (rc == MP_OK && n > 0 && mp_decode_to_f32(t->dtype, map.data, out, (size_t)(n * lin->cols)) != 0)
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: dtype %s is not a float type", t->name, mp_dtype_name(t->dtype));
-    free(buf);
+    mp_st_unmap(&map);
     return rc;
 }
 

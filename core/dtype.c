@@ -244,10 +244,16 @@ void mp_bf16_to_f32_n(const uint16_t *src, float *dst, size_t n)
         out[i] = (uint32_t)src[i] << 16;
 }
 
+/* The scalar rule without branches, so the loop vectorizes. */
 void mp_f32_to_bf16_n(const float *src, uint16_t *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        dst[i] = mp_f32_to_bf16(src[i]);
+    const uint32_t *in = (const uint32_t *)(const void *)src;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = in[i];
+        uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        uint32_t nan = ((u >> 16) & 0x8000u) | 0x7fc0u;
+        dst[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+    }
 }
 
 void mp_f16_to_f32_n(const uint16_t *src, float *dst, size_t n)
@@ -307,17 +313,29 @@ void mp_fp8_e5m2_to_f32_n(const uint8_t *src, float *dst, size_t n)
     }
 }
 
-/* Tensor bytes may start at any offset: 16-bit elements go through an aligned copy. */
-static void decode_16bit(bool is_bf16, const unsigned char *src, float *dst, size_t n)
+/* Tensor bytes may start at any offset: 16-bit elements are loaded with memcpy,
+ * which the compiler turns into unaligned vector loads. */
+static void decode_bf16_bytes(const unsigned char *src, float *dst, size_t n)
 {
-    uint16_t chunk[512];
-    for (size_t i = 0; i < n; i += 512) {
-        size_t k = n - i < 512 ? n - i : 512;
-        memcpy(chunk, src + 2 * i, 2 * k);
-        if (is_bf16)
-            mp_bf16_to_f32_n(chunk, dst + i, k);
-        else
-            mp_f16_to_f32_n(chunk, dst + i, k);
+    uint32_t *out = (uint32_t *)(void *)dst;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, src + 2 * i, 2);
+        out[i] = (uint32_t)v << 16;
+    }
+}
+
+static void decode_f16_bytes(const unsigned char *src, float *dst, size_t n)
+{
+    size_t i = 0;
+#ifdef MP_HAVE_F16C
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i))));
+#endif
+    for (; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, src + 2 * i, 2);
+        dst[i] = mp_f16_to_f32(v);
     }
 }
 
@@ -328,8 +346,10 @@ int mp_decode_to_f32(mp_dtype dt, const void *src, float *dst, size_t n)
         memcpy(dst, src, n * 4);
         return 0;
     case MP_DT_BF16:
+        decode_bf16_bytes(src, dst, n);
+        return 0;
     case MP_DT_F16:
-        decode_16bit(dt == MP_DT_BF16, src, dst, n);
+        decode_f16_bytes(src, dst, n);
         return 0;
     case MP_DT_F8_E4M3:
         mp_fp8_e4m3_to_f32_n(src, dst, n);

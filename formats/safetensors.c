@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -278,4 +279,34 @@ int mp_st_read(const mp_st_file *f, const mp_st_tensor *t, uint64_t off, uint64_
                        f->path, t->name, (unsigned long long)off, (unsigned long long)len,
                        (unsigned long long)size);
     return mp_pread_full(f->fd, dst, len, f->data_start + t->begin + off, f->path, err);
+}
+
+int mp_st_map_range(const mp_st_file *f, const mp_st_tensor *t, uint64_t off, uint64_t len, mp_st_map *map,
+                    mp_error *err)
+{
+    uint64_t size = t->end - t->begin;
+    memset(map, 0, sizeof *map);
+    if (off > size || len > size - off)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: tensor '%s': map of [%llu, +%llu) outside its %llu bytes",
+                       f->path, t->name, (unsigned long long)off, (unsigned long long)len,
+                       (unsigned long long)size);
+    if (len == 0)
+        return MP_OK;
+    uint64_t start = f->data_start + t->begin + off;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), aligned = start - start % page;
+    map->length = (size_t)(len + (start - aligned));
+    map->base = mmap(NULL, map->length, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f->fd, (off_t)aligned);
+    if (map->base == MAP_FAILED) {
+        map->base = NULL;
+        return mp_fail_errno(err, "%s: map tensor '%s'", f->path, t->name);
+    }
+    map->data = (const uint8_t *)map->base + (start - aligned);
+    return MP_OK;
+}
+
+void mp_st_unmap(mp_st_map *map)
+{
+    if (map->base)
+        munmap(map->base, map->length);
+    memset(map, 0, sizeof *map);
 }

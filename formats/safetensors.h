@@ -47,6 +47,18 @@ uint64_t mp_st_nbytes(const mp_st_tensor *t);
 int mp_st_read(const mp_st_file *f, const mp_st_tensor *t, uint64_t off, uint64_t len, void *dst,
                mp_error *err);
 
+/* A read-only mapping of part of a tensor: decoding straight from the page cache
+ * saves the copy pread makes. Unmapping releases it (nothing stays resident). */
+typedef struct {
+    void *base;
+    size_t length;
+    const uint8_t *data;
+} mp_st_map;
+
+int mp_st_map_range(const mp_st_file *f, const mp_st_tensor *t, uint64_t off, uint64_t len, mp_st_map *map,
+                    mp_error *err);
+void mp_st_unmap(mp_st_map *map);
+
 /* A sharded checkpoint: either one .safetensors file or the shards listed in a
  * model.safetensors.index.json. Index entries must name shards that exist inside
  * the checkpoint directory (no absolute paths, no "..", no links out of it) and
@@ -74,6 +86,7 @@ void mp_st_set_close(mp_st_set *s);
 int mp_st_set_find(const mp_st_set *s, const char *name);
 int mp_st_set_read(const mp_st_set *s, int tensor, uint64_t off, uint64_t len, void *dst,
                    mp_error *err);
+int mp_st_set_map(const mp_st_set *s, int tensor, uint64_t off, uint64_t len, mp_st_map *map, mp_error *err);
 
 /* Streaming writer. Declare every tensor, then write their bytes in declaration
  * order; the file appears under its final name only after mp_st_writer_finish. */

@@ -323,3 +323,9 @@ int mp_st_set_read(const mp_st_set *s, int tensor, uint64_t off, uint64_t len, v
     const mp_st_entry *e = &s->tensors[tensor];
     return mp_st_read(&s->files[e->file], e->info, off, len, dst, err);
 }
+
+int mp_st_set_map(const mp_st_set *s, int tensor, uint64_t off, uint64_t len, mp_st_map *map, mp_error *err)
+{
+    const mp_st_entry *e = &s->tensors[tensor];
+    return mp_st_map_range(&s->files[e->file], e->info, off, len, map, err);
+}
