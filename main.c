@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "core/cli.h"
 
 typedef struct {
     const char *name;
@@ -37,6 +38,7 @@ int main(int argc, char **argv)
         printf("moepack %s\n", MP_VERSION);
         return MP_OK;
     }
+    mp_threads_apply(0);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;

@@ -108,29 +108,57 @@ static int tensor_amax(const mp_model *m, const mp_plan_part *part, int64_t band
     return MP_OK;
 }
 
+/* One band: threads take chunks of rows, each read, decoded and encoded while in
+ * cache, into the band's slice of the data section. Errors: the first chunk's. */
+static int encode_band(const mp_model *m, const mp_plan_part *part, mp_encoder *x, int64_t r0, int64_t r1,
+                       float *scratch, uint8_t *data, mp_error *err)
+{
+    int64_t chunk = mp_encoder_chunk_rows(x), n_chunks = (r1 - r0 + chunk - 1) / chunk;
+    mp_error *errs = calloc((size_t)n_chunks, sizeof *errs);
+    if (!errs)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    #pragma omp parallel for schedule(dynamic)
+    for (int64_t k = 0; k < n_chunks; k++) {
+        int64_t a = r0 + k * chunk, b = a + chunk < r1 ? a + chunk : r1;
+        float *rows = scratch + (size_t)omp_get_thread_num() * (size_t)(chunk * part->cols);
+        int rc = part->is_bias ? mp_ckpt_read_bias(m, &part->lin, rows, &errs[k])
+                               : mp_ckpt_read_rows(m, &part->lin, a, b, rows, &errs[k]);
+        if (rc == MP_OK)
+            mp_encoder_rows(x, rows, a, b, data + mp_encoder_data_bytes(x, a - r0));
+    }
+    int rc = MP_OK;
+    for (int64_t k = 0; k < n_chunks && rc == MP_OK; k++)
+        if (errs[k].code != MP_OK)
+            rc = mp_fail(err, errs[k].code, "%s", errs[k].msg);
+    free(errs);
+    return rc;
+}
+
 static int encode_bands(const mp_model *m, const mp_plan_part *part, mp_encoder *x, mp_pack_writer *w,
                         mp_progress *progress, mp_error *err)
 {
-    int64_t band_rows = mp_encoder_band_rows(x);
+    int64_t band_rows = mp_encoder_band_rows(x), chunk = mp_encoder_chunk_rows(x);
     if (band_rows > part->rows)
         band_rows = part->rows;
     uint64_t source = mp_convert_part_source_bytes(m, part);
-    float *band = malloc((size_t)(band_rows * part->cols) * sizeof *band);
-    int rc = band ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory for a band of '%s'", part->name);
-    if (rc == MP_OK && x->enc.kind == MP_ENC_FP8 && x->enc.fp8_scale == MP_FP8_TENSOR)
-        rc = tensor_amax(m, part, band_rows, band, &x->tensor_amax, err);
+    size_t scratch_floats = (size_t)omp_get_max_threads() * (size_t)(chunk * part->cols);
+    float *scratch = malloc(scratch_floats * sizeof *scratch);
+    uint8_t *data = malloc(mp_encoder_data_bytes(x, band_rows) + 1);
+    int rc = scratch && data ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory for a band of '%s'", part->name);
+    if (rc == MP_OK && x->enc.kind == MP_ENC_FP8 && x->enc.fp8_scale == MP_FP8_TENSOR) {
+        float *band = malloc((size_t)(band_rows * part->cols) * sizeof *band);
+        rc = band ? tensor_amax(m, part, band_rows, band, &x->tensor_amax, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
+        free(band);
+    }
     for (int64_t r0 = 0; r0 < part->rows && rc == MP_OK; r0 += band_rows) {
         int64_t r1 = r0 + band_rows < part->rows ? r0 + band_rows : part->rows;
-        const uint8_t *data;
-        uint64_t len;
-        rc = read_band(m, part, r0, r1, band, err);
+        rc = encode_band(m, part, x, r0, r1, scratch, data, err);
         if (rc == MP_OK)
-            rc = mp_encoder_band(x, band, r0, r1, &data, &len, err);
-        if (rc == MP_OK)
-            rc = mp_pack_part_write(w, data, len, err);
+            rc = mp_pack_part_write(w, data, mp_encoder_data_bytes(x, r1 - r0), err);
         mp_progress_add(progress, source * (uint64_t)(r1 - r0) / (uint64_t)part->rows);
     }
-    free(band);
+    free(scratch);
+    free(data);
     if (rc == MP_OK) {
         const uint8_t *tail;
         uint64_t len;

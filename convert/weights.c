@@ -85,19 +85,26 @@ static int read_mxfp4_row(const mp_model *m, const mp_linear *lin, int64_t prow,
     return rc;
 }
 
-/* Plain dtypes, rows p0..p0+n-1 of the (expert's) stored matrix, contiguous. */
+/* Plain dtypes, rows p0..p0+n-1 of the (expert's) stored matrix, contiguous. Read
+ * through a small stack buffer: no allocation or mapping per call, which matters when
+ * threads read many small chunks. */
 static int read_plain_rows(const mp_model *m, const mp_linear *lin, int64_t p0, int64_t n, float *out, mp_error *err)
 {
     const mp_st_tensor *t = info(m, lin->weight);
     uint64_t esize = (uint64_t)mp_dtype_bits(t->dtype) / 8;
     uint64_t row_bytes = (uint64_t)lin->cols * esize;
     uint64_t first = (uint64_t)(lin->expert >= 0 ? lin->expert * physical_rows(t, lin) : 0) + (uint64_t)p0;
-    mp_st_map map;
-    int rc = mp_st_set_map(m->st, lin->weight, first * row_bytes, (uint64_t)n * row_bytes, &map, err);
-    if (rc == MP_OK && n > 0 && mp_decode_to_f32(t->dtype, map.data, out, (size_t)(n * lin->cols)) != 0)
-        rc = mp_fail(err, MP_EXIT_INPUT, "%s: dtype %s is not a float type", t->name, mp_dtype_name(t->dtype));
-    mp_st_unmap(&map);
-    return rc;
+    uint64_t total = (uint64_t)(n * lin->cols), per_read = 32768 / esize;
+    uint8_t buf[32768];
+    for (uint64_t done = 0; done < total; done += per_read) {
+        uint64_t k = total - done < per_read ? total - done : per_read;
+        int rc = mp_st_set_read(m->st, lin->weight, first * row_bytes + done * esize, k * esize, buf, err);
+        if (rc != MP_OK)
+            return rc;
+        if (mp_decode_to_f32(t->dtype, buf, out + done, (size_t)k) != 0)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: dtype %s is not a float type", t->name, mp_dtype_name(t->dtype));
+    }
+    return MP_OK;
 }
 
 /* GPT-OSS bf16 experts are stored [in, out]: read the expert's slab, then gather. */

@@ -55,8 +55,11 @@ int mp_cli_common(mp_common_opts *o, int argc, char **argv, int *i, mp_error *er
     return 1;
 }
 
+/* Work is split at one level (bands into chunks, or rows inside a quantizer called
+ * alone); a quantizer called from a chunk runs on its caller's thread. */
 void mp_threads_apply(int threads)
 {
+    omp_set_max_active_levels(1);
     if (threads > 0)
         omp_set_num_threads(threads);
 }

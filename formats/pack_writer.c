@@ -65,6 +65,11 @@ static int tier_flush(tier_out *t, mp_error *err)
 static int tier_append(tier_out *t, const void *bytes, uint64_t len, mp_error *err)
 {
     const uint8_t *p = bytes;
+    if (len >= OUT_BUFFER) { /* large writes skip the buffer copy */
+        int rc = tier_flush(t, err);
+        t->offset += len;
+        return rc != MP_OK ? rc : mp_write_full(t->fd, bytes, len, t->path, err);
+    }
     t->offset += len;
     while (len > 0) {
         size_t room = OUT_BUFFER - t->buf_len;

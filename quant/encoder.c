@@ -33,18 +33,6 @@ int64_t mp_encoder_band_rows(const mp_encoder *x)
     return rows < 128 ? 128 : rows;
 }
 
-static int grow_data(mp_encoder *x, uint64_t need, mp_error *err)
-{
-    if (need <= x->data_cap)
-        return MP_OK;
-    uint8_t *grown = realloc(x->data, need);
-    if (!grown)
-        return mp_fail(err, MP_EXIT_IO, "out of memory for a %llu-byte band", (unsigned long long)need);
-    x->data = grown;
-    x->data_cap = need;
-    return MP_OK;
-}
-
 static uint64_t data_bytes(mp_enc_kind kind, uint64_t n)
 {
     switch (kind) {
@@ -62,7 +50,7 @@ static uint64_t data_bytes(mp_enc_kind kind, uint64_t n)
 
 /* The quantizers see a band as a matrix of its own (rows from 0): every scale of a
  * band's rows is contiguous, so only the scale pointers move. */
-static void encode_fp8_band(mp_encoder *x, const float *band, int64_t r0, int64_t r1)
+static void encode_fp8_band(mp_encoder *x, const float *band, int64_t r0, int64_t r1, uint8_t *out)
 {
     float *scales = x->scales;
     int64_t blocks_per_row = (x->cols + MP_FP8_BLOCK_SIZE - 1) / MP_FP8_BLOCK_SIZE;
@@ -70,44 +58,50 @@ static void encode_fp8_band(mp_encoder *x, const float *band, int64_t r0, int64_
         scales += r0;
     else if (x->enc.fp8_scale == MP_FP8_BLOCK)
         scales += r0 / MP_FP8_BLOCK_SIZE * blocks_per_row;
-    mp_fp8_quantize_rows(&x->enc, r1 - r0, x->cols, band, 0, r1 - r0, x->tensor_amax, x->data, scales);
+    mp_fp8_quantize_rows(&x->enc, r1 - r0, x->cols, band, 0, r1 - r0, x->tensor_amax, out, scales);
 }
 
-static void encode_w4_band(mp_encoder *x, const float *band, int64_t r0, int64_t r1)
+static void encode_w4_band(mp_encoder *x, const float *band, int64_t r0, int64_t r1, uint8_t *out)
 {
     uint16_t *scales = x->scales;
     int64_t first = r0 * x->layout.groups_per_row;
-    mp_w4_quantize_rows(&x->enc, r1 - r0, x->cols, band, 0, r1 - r0, &x->w4, x->data, scales + first,
+    mp_w4_quantize_rows(&x->enc, r1 - r0, x->cols, band, 0, r1 - r0, &x->w4, out, scales + first,
                         x->zero_points ? x->zero_points + first : NULL);
 }
 
-int mp_encoder_band(mp_encoder *x, const float *band, int64_t r0, int64_t r1, const uint8_t **data,
-                    uint64_t *len, mp_error *err)
+int64_t mp_encoder_chunk_rows(const mp_encoder *x)
+{
+    if (x->enc.kind == MP_ENC_FP8 && x->enc.fp8_scale == MP_FP8_BLOCK)
+        return MP_FP8_BLOCK_SIZE;
+    int64_t rows = (64 << 10) / (x->cols > 0 ? x->cols : 1); /* 256 KB of f32: stays in L2 */
+    return rows < 1 ? 1 : rows;
+}
+
+uint64_t mp_encoder_data_bytes(const mp_encoder *x, int64_t n_rows)
+{
+    return data_bytes(x->enc.kind, (uint64_t)(n_rows * x->cols));
+}
+
+void mp_encoder_rows(mp_encoder *x, const float *rows, int64_t r0, int64_t r1, uint8_t *out)
 {
     uint64_t n = (uint64_t)((r1 - r0) * x->cols);
-    *len = data_bytes(x->enc.kind, n);
-    int rc = grow_data(x, *len + 1, err);
-    if (rc != MP_OK)
-        return rc;
     switch (x->enc.kind) {
     case MP_ENC_F32:
-        memcpy(x->data, band, n * 4);
+        memcpy(out, rows, n * 4);
         break;
     case MP_ENC_BF16:
-        mp_f32_to_bf16_n(band, (uint16_t *)(void *)x->data, n);
+        mp_f32_to_bf16_n(rows, (uint16_t *)(void *)out, n);
         break;
     case MP_ENC_F16:
-        mp_f32_to_f16_n(band, (uint16_t *)(void *)x->data, n);
+        mp_f32_to_f16_n(rows, (uint16_t *)(void *)out, n);
         break;
     case MP_ENC_FP8:
-        encode_fp8_band(x, band, r0, r1);
+        encode_fp8_band(x, rows, r0, r1, out);
         break;
     case MP_ENC_W4:
-        encode_w4_band(x, band, r0, r1);
+        encode_w4_band(x, rows, r0, r1, out);
         break;
     }
-    *data = x->data;
-    return MP_OK;
 }
 
 /* Zero points: one flat nibble sequence, the first of each pair in the low half. */
@@ -133,7 +127,6 @@ void mp_encoder_tail(mp_encoder *x, const uint8_t **tail, uint64_t *len)
 
 void mp_encoder_free(mp_encoder *x)
 {
-    free(x->data);
     free(x->tail);
     free(x->scales);
     free(x->zero_points);

@@ -14,8 +14,6 @@ typedef struct {
     mp_enc_layout layout;
     mp_w4_options w4;
     float tensor_amax;    /* fp8 per-tensor scale: set before the first band */
-    uint8_t *data;        /* one band's data section */
-    uint64_t data_cap;
     void *scales;         /* the whole tensor's scales: f32 (fp8) or f16 bits (w4) */
     uint8_t *zero_points; /* w4 asymmetric: one byte per group until packed */
     uint8_t *tail;        /* padding, scales and packed zeros, assembled at the end */
@@ -25,9 +23,14 @@ int mp_encoder_init(mp_encoder *x, const mp_encoding *e, int64_t rows, int64_t c
                     mp_error *err);
 /* Rows per band that suit the encoding (a multiple of 128 for fp8 blocks). */
 int64_t mp_encoder_band_rows(const mp_encoder *x);
-/* Encodes rows [r0, r1); *data / *len: the band's bytes of the data section. */
-int mp_encoder_band(mp_encoder *x, const float *band, int64_t r0, int64_t r1, const uint8_t **data,
-                    uint64_t *len, mp_error *err);
+/* Rows per chunk: a band is split into chunks that threads read and encode while
+ * they are in cache (128 rows for fp8 blocks, which share their scales). */
+int64_t mp_encoder_chunk_rows(const mp_encoder *x);
+/* Bytes of the data section that n_rows rows take. */
+uint64_t mp_encoder_data_bytes(const mp_encoder *x, int64_t n_rows);
+/* Encodes rows [r0, r1) (given as rows[(r - r0) * cols]) into out, their bytes of the
+ * data section; their scales go to the tail. Calls for disjoint rows may run in parallel. */
+void mp_encoder_rows(mp_encoder *x, const float *rows, int64_t r0, int64_t r1, uint8_t *out);
 /* The bytes that follow the data section (empty for f32/bf16/f16). */
 void mp_encoder_tail(mp_encoder *x, const uint8_t **tail, uint64_t *len);
 void mp_encoder_free(mp_encoder *x);
