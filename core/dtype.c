@@ -1,7 +1,6 @@
 #include "dtype.h"
 
 #include <math.h>
-#include <stdbool.h>
 #include <string.h>
 
 #if defined(__F16C__) && defined(__AVX2__)
