@@ -47,6 +47,7 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libmoepack.a: $(LIB_OBJ)
+	@rm -f $@
 	ar rcs $@ $^
 
 $(MOEPACK): $(BUILD)/main.o $(BUILD)/libmoepack.a
