@@ -63,8 +63,3 @@ void mp_threads_apply(int threads)
     if (threads > 0)
         omp_set_num_threads(threads);
 }
-
-int mp_threads_count(void)
-{
-    return omp_get_max_threads();
-}

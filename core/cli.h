@@ -25,6 +25,5 @@ int mp_cli_int(const char *name, const char *text, int min, int max, int *out, m
 
 /* Applies the thread count (OpenMP) for the rest of the process. */
 void mp_threads_apply(int threads);
-int mp_threads_count(void);
 
 #endif

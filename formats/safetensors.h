@@ -4,7 +4,8 @@
  * The reader enforces every rule of the reference implementation and more:
  * header <= 100 MB, a JSON object, no duplicate keys, known dtypes, byte span equal to
  * shape x dtype size, offsets starting at 0, contiguous and non-overlapping, data end
- * equal to file end. Tensor bytes are read with pread: a shard is never loaded whole.
+ * equal to file end. Tensor bytes are read with pread, or through a mapping of a
+ * range that is released right after use: a shard is never loaded whole.
  * Every rejection is exit code 2 (MP_EXIT_INPUT) naming the file and the tensor. */
 #ifndef MP_SAFETENSORS_H
 #define MP_SAFETENSORS_H
