@@ -10,5 +10,8 @@
 int mp_cmd_inspect(int argc, char **argv, mp_error *err);
 int mp_cmd_convert(int argc, char **argv, mp_error *err);
 int mp_cmd_check(int argc, char **argv, mp_error *err);
+int mp_cmd_reference(int argc, char **argv, mp_error *err);
+int mp_cmd_verify(int argc, char **argv, mp_error *err);
+int mp_cmd_profile(int argc, char **argv, mp_error *err);
 
 #endif

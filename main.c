@@ -15,6 +15,7 @@ static const command commands[] = {
     {"inspect", mp_cmd_inspect, "architecture, layers, experts, dtypes, sizes, parameter counts"},
     {"check", mp_cmd_check, "structure and checksums of every record of a pack"},
     {"convert", mp_cmd_convert, "HF checkpoint -> pack (bf16, fp8, w4a16, mixed) in one streaming pass"},
+    {"reference", mp_cmd_reference, "run the original model over a text; record a reference run"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,121 @@
+#include "chunks.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "../core/fileio.h"
+#include "tokenizer.h"
+
+static int tokenize_text(mp_chunks *c, const mp_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
+                         mp_error *err)
+{
+    char *text;
+    size_t len;
+    int rc = mp_read_small_file(path, 1ull << 32, &text, &len, err);
+    if (rc)
+        return rc;
+    c->text_xxh3 = XXH3_64bits(text, len);
+    c->text_bytes = len;
+    rc = mp_tokenizer_encode(tok, text, len, ids, n, err);
+    free(text);
+    return rc;
+}
+
+static int read_ids(mp_chunks *c, const char *path, int32_t **ids, size_t *n, mp_error *err)
+{
+    int rc = mp_tokens_read_file(path, ids, n, err);
+    if (!rc) {
+        c->text_xxh3 = XXH3_64bits(*ids, *n * sizeof **ids);
+        c->text_bytes = *n * sizeof **ids;
+    }
+    return rc;
+}
+
+int mp_chunks_load(mp_chunks *c, const char *model_dir, const char *text_path, const char *tokens_path, int ctx,
+                   int64_t max_chunks, mp_error *err)
+{
+    memset(c, 0, sizeof *c);
+    mp_tokenizer *tok = NULL;
+    int rc = mp_tokenizer_load(model_dir, &tok, err);
+    if (rc)
+        return rc;
+    int32_t *ids = NULL;
+    size_t n = 0;
+    rc = text_path ? tokenize_text(c, tok, text_path, &ids, &n, err) : read_ids(c, tokens_path, &ids, &n, err);
+    c->bos = mp_tokenizer_bos(tok);
+    mp_tokenizer_free(tok);
+    if (rc)
+        return rc;
+    int extra = c->bos >= 0;
+    c->tokens = malloc((n + 1) * sizeof *c->tokens);
+    if (!c->tokens) {
+        free(ids);
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    }
+    if (extra)
+        c->tokens[0] = c->bos;
+    memcpy(c->tokens + extra, ids, n * sizeof *ids);
+    free(ids);
+    c->n_tokens = (int64_t)n + extra;
+    c->ctx = ctx;
+    c->first = ctx / 2;
+    c->last = ctx - 1;
+    c->n_chunks = c->n_tokens / ctx;
+    if (max_chunks > 0 && c->n_chunks > max_chunks)
+        c->n_chunks = max_chunks;
+    if (c->n_chunks == 0) {
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: %lld tokens, fewer than one context of %d", text_path ? text_path : tokens_path,
+                     (long long)c->n_tokens, ctx);
+        mp_chunks_free(c);
+    }
+    return rc;
+}
+
+void mp_chunks_free(mp_chunks *c)
+{
+    free(c->tokens);
+    memset(c, 0, sizeof *c);
+}
+
+void mp_chunks_get(const mp_chunks *c, int64_t i, int32_t *out)
+{
+    memcpy(out, c->tokens + i * c->ctx, (size_t)c->ctx * sizeof *out);
+    if (c->bos >= 0)
+        out[0] = c->bos;
+}
+
+int mp_chunks_scored(const mp_chunks *c)
+{
+    return c->last - c->first;
+}
+
+double mp_logsumexp(const float *row, int n)
+{
+    float max = row[0];
+    for (int i = 1; i < n; i++)
+        if (row[i] > max)
+            max = row[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)row[i] - max);
+    return max + log(sum);
+}
+
+void mp_top_k(const float *row, int n, int k, int32_t *ids, float *values)
+{
+    int have = 0;
+    for (int i = 0; i < n; i++) {
+        if (have == k && row[i] <= values[k - 1])
+            continue;
+        int at = have < k ? have++ : k - 1;
+        while (at > 0 && values[at - 1] < row[i]) {
+            values[at] = values[at - 1];
+            ids[at] = ids[at - 1];
+            at--;
+        }
+        values[at] = row[i];
+        ids[at] = i;
+    }
+}

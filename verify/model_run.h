@@ -1,0 +1,33 @@
+/* What reference, verify and profile share: a model (checkpoint or pack) opened
+ * with its engine, run over the chunks of a text a batch at a time. */
+#ifndef MP_MODEL_RUN_H
+#define MP_MODEL_RUN_H
+
+#include <jansson.h>
+
+#include "chunks.h"
+#include "engine.h"
+
+typedef struct {
+    mp_weight_source src;
+    mp_engine *engine;
+    int vocab;
+} mp_model_run;
+
+int mp_model_run_open(mp_model_run *r, const char *path, mp_act_mode act, mp_error *err);
+void mp_model_run_close(mp_model_run *r);
+
+/* Chunks per forward pass: about 2048 tokens at a time. */
+int mp_batch_chunks(const mp_chunks *c);
+
+/* Runs chunks [c0, c0 + n) and writes the scored logits to
+ * logits[(chunk - c0) * scored + j][vocab]; tokens receives the chunks' tokens. */
+int mp_model_run_batch(mp_model_run *r, const mp_chunks *c, int64_t c0, int n, int32_t *tokens, float *logits,
+                       const mp_engine_hooks *hooks, mp_error *err);
+
+/* The model's identity as written into reference files and checked against them. */
+json_t *mp_model_identity(const mp_config *cfg);
+/* NULL when the identities agree, else which field differs (into why). */
+const char *mp_model_identity_differs(json_t *a, json_t *b, char *why, size_t cap);
+
+#endif

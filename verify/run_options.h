@@ -1,0 +1,29 @@
+/* Command-line options shared by reference, verify and profile. */
+#ifndef MP_RUN_OPTIONS_H
+#define MP_RUN_OPTIONS_H
+
+#include <stdint.h>
+
+#include "../core/cli.h"
+#include "engine.h"
+
+enum {
+    MP_RUN_NEEDS_OUTPUT = 1, /* -o FILE is required */
+    MP_RUN_VERIFY = 2        /* --reference, --report and thresholds are accepted */
+};
+
+typedef struct {
+    mp_common_opts common;
+    const char *model;      /* the positional CKPT|PACK */
+    const char *text, *tokens, *output, *reference, *report;
+    int ctx, top_k;
+    int64_t max_chunks;
+    mp_act_mode act;
+    const char *act_name;
+    double max_kld, min_top1; /* negative: no threshold */
+} mp_run_options;
+
+/* Parses argv; prints help (and returns 0 with common.help set) on --help. Applies --threads. */
+int mp_run_options_parse(mp_run_options *o, int argc, char **argv, int flags, const char *help, mp_error *err);
+
+#endif
