@@ -10,12 +10,13 @@
 /* LANES: partial results of the per-group reductions (min/max, error sums), which the
  * compiler maps to vector registers (a float sum is not reassociated without -ffast-math,
  * so a plain loop would stay scalar). Groups are multiples of it.
+ * MINMAX_LANES: the running minima and maxima of a group, one AVX vector.
  * PACK_CHUNK: elements coded per inner loop; a constant trip count is what the -O2
  * vectorizer needs.
  * BATCH: grids computed together (the groups of a row, or the candidates of one group),
  * so that the f32 -> f16 -> f32 scale round trip and the zero points vectorize instead
  * of costing a chain of scalar calls per group. */
-enum { LANES = 16, PACK_CHUNK = 32, BATCH = 32, MAX_GROUP = 128 };
+enum { LANES = 16, MINMAX_LANES = 8, PACK_CHUNK = 32, BATCH = 32, MAX_GROUP = 128 };
 
 enum { F16_MAX_FINITE = 0x7bff, F16_MIN_SUBNORMAL = 0x0001, F16_SIGN = 0x8000, F16_MAGNITUDE = 0x7fff };
 
@@ -138,25 +139,37 @@ static void sym_grids(const float *m, w4_grid *out)
 
 /* ---- RTN ---- */
 
-/* Min and max of a group, NaN ignored (+inf / -inf when every element is NaN). */
+static inline float min_nan_ignored(float v, float lo)
+{
+    return v < lo ? v : lo;
+}
+
+static inline float max_nan_ignored(float v, float hi)
+{
+    return v > hi ? v : hi;
+}
+
+/* Min and max of a group, NaN ignored (+inf / -inf when every element is NaN). One
+ * vector of running minima and maxima, folded with scalar steps at the end: folding in
+ * halves through memory cost more (each half waits for the previous store). Min and max
+ * are exact, so the lane order does not change the result (a zero extreme may come out
+ * as -0 or +0; range_of and the constant-group test treat them alike). */
 static void group_min_max(const float *x, int g, float *mn, float *mx)
 {
-    float lo[LANES], hi[LANES];
-    for (int k = 0; k < LANES; k++) {
+    float lo[MINMAX_LANES], hi[MINMAX_LANES];
+    for (int k = 0; k < MINMAX_LANES; k++) {
         lo[k] = INFINITY;
         hi[k] = -INFINITY;
     }
-    for (int i = 0; i < g; i += LANES)
-        for (int k = 0; k < LANES; k++) {
-            float v = x[i + k];
-            lo[k] = v < lo[k] ? v : lo[k];
-            hi[k] = v > hi[k] ? v : hi[k];
+    for (int i = 0; i < g; i += MINMAX_LANES)
+        for (int k = 0; k < MINMAX_LANES; k++) {
+            lo[k] = min_nan_ignored(x[i + k], lo[k]);
+            hi[k] = max_nan_ignored(x[i + k], hi[k]);
         }
-    for (int w = LANES / 2; w >= 1; w /= 2) /* halving: 4 dependent steps, not 15 */
-        for (int k = 0; k < w; k++) {
-            lo[k] = lo[k + w] < lo[k] ? lo[k + w] : lo[k];
-            hi[k] = hi[k + w] > hi[k] ? hi[k + w] : hi[k];
-        }
+    for (int k = 1; k < MINMAX_LANES; k++) {
+        lo[0] = min_nan_ignored(lo[k], lo[0]);
+        hi[0] = max_nan_ignored(hi[k], hi[0]);
+    }
     *mn = lo[0];
     *mx = hi[0];
 }
@@ -369,11 +382,11 @@ static void pack_group(const float *x, int g, w4_grid grid, uint8_t *out)
         return;
     }
     for (int i = 0; i < g; i += PACK_CHUNK) {
-        uint8_t q[PACK_CHUNK];
+        float q[PACK_CHUNK]; /* in float, the pairs combine without narrowing first */
         for (int k = 0; k < PACK_CHUNK; k++)
-            q[k] = (uint8_t)code_of(x[i + k], grid.s, grid.z);
-        for (int k = 0; k < PACK_CHUNK / 2; k++)
-            out[i / 2 + k] = (uint8_t)(q[2 * k] | q[2 * k + 1] << 4);
+            q[k] = code_of(x[i + k], grid.s, grid.z);
+        for (int k = 0; k < PACK_CHUNK / 2; k++) /* q[2k] + 16 q[2k+1] <= 255: exact */
+            out[i / 2 + k] = (uint8_t)(int32_t)(q[2 * k] + 16.0f * q[2 * k + 1]);
     }
 }
 
