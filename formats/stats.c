@@ -1,0 +1,474 @@
+#include "stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "../core/fileio.h"
+
+/* The arrays are written as the host holds them; the format is little-endian. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "stats files are little-endian");
+
+enum {
+    MAX_HEADER = 1 << 28,     /* 256 MiB of JSON: ~3 M linears */
+    MAX_EXPERTS = 1 << 16,
+    MAX_LAYERS = 1 << 20,
+    MAX_COLS = 1 << 24,
+    MAX_NAME = 255
+};
+
+static const uint8_t zeros[64];
+
+static uint64_t align_up(uint64_t x, uint64_t a)
+{
+    return (x + a - 1) / a * a;
+}
+
+/* A linear's array: cols f32 values, padded with zeros to a multiple of 8 bytes. */
+static uint64_t linear_bytes(int64_t cols)
+{
+    return align_up(4 * (uint64_t)cols, 8);
+}
+
+static uint64_t table_bytes(int n_layers, int n_experts)
+{
+    return 8 * (uint64_t)n_layers * (uint64_t)n_experts;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* ---- writer ---- */
+
+/* The routing and linear indexes; *data_bytes receives the data section's length. */
+static json_t *routing_json(const mp_stats_data *d)
+{
+    json_t *layers = json_array();
+    for (int i = 0; i < d->n_layers; i++)
+        json_array_append_new(layers, json_integer(d->layers[i]));
+    json_int_t table = (json_int_t)table_bytes(d->n_layers, d->n_experts);
+    return json_pack("{s:o, s:i, s:{s:I, s:I}, s:{s:I, s:I}}", "layers", layers, "experts", d->n_experts, "counts",
+                     "offset", (json_int_t)0, "bytes", table, "mass", "offset", table, "bytes", table);
+}
+
+static json_t *linears_json(const mp_stats_data *d, uint64_t *data_bytes)
+{
+    json_t *list = json_array();
+    uint64_t at = 2 * table_bytes(d->n_layers, d->n_experts);
+    for (int i = 0; i < d->n_linears; i++) {
+        const mp_stats_linear *l = &d->linears[i];
+        json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:I}", "name", l->name, "cols", (json_int_t)l->cols,
+                                              "rows", (json_int_t)l->rows, "offset", (json_int_t)at));
+        at += linear_bytes(l->cols);
+    }
+    *data_bytes = at;
+    return list;
+}
+
+/* format and version first, then the caller's provenance, then the indexes. */
+static char *header_text(json_t *provenance, const mp_stats_data *d, uint64_t *data_bytes)
+{
+    json_t *root = json_pack("{s:s, s:i}", "format", "moepack-stats", "version", MP_STATS_VERSION);
+    json_object_update(root, provenance);
+    json_decref(provenance);
+    json_object_set_new(root, "tokens", json_integer((json_int_t)d->tokens));
+    json_object_set_new(root, "routing", routing_json(d));
+    json_object_set_new(root, "linears", linears_json(d, data_bytes));
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return text;
+}
+
+typedef struct {
+    int fd;
+    const char *temp;
+    XXH3_state_t *hash;
+} out_file;
+
+static int put(out_file *o, const void *p, uint64_t n, mp_error *err)
+{
+    XXH3_64bits_update(o->hash, p, (size_t)n);
+    return n ? mp_write_full(o->fd, p, n, o->temp, err) : MP_OK;
+}
+
+static int put_data(out_file *o, const mp_stats_data *d, mp_error *err)
+{
+    uint64_t table = table_bytes(d->n_layers, d->n_experts);
+    int rc = put(o, d->counts, table, err);
+    if (!rc) rc = put(o, d->mass, table, err);
+    for (int i = 0; !rc && i < d->n_linears; i++) {
+        uint64_t bytes = 4 * (uint64_t)d->linears[i].cols;
+        rc = put(o, d->linears[i].mean_sq, bytes, err);
+        if (!rc) rc = put(o, zeros, linear_bytes(d->linears[i].cols) - bytes, err);
+    }
+    return rc;
+}
+
+static void fill_prefix(uint8_t *p, uint64_t header_bytes, uint64_t data_bytes, uint64_t header_xxh3,
+                        uint64_t data_xxh3)
+{
+    memset(p, 0, MP_STATS_PREFIX_BYTES);
+    memcpy(p, MP_STATS_MAGIC, 8);
+    put_u32(p + 8, MP_STATS_VERSION);
+    put_u64(p + 16, header_bytes);
+    put_u64(p + 24, data_bytes);
+    put_u64(p + 32, header_xxh3);
+    put_u64(p + 40, data_xxh3);
+    put_u64(p + 56, XXH3_64bits(p, 56));
+}
+
+/* Header and padding, data, then the prefix (it holds the data's checksum). */
+static int write_file(out_file *o, const char *text, const mp_stats_data *d, uint64_t data_bytes, mp_error *err)
+{
+    uint64_t header_bytes = strlen(text);
+    uint64_t pad = align_up(MP_STATS_PREFIX_BYTES + header_bytes, 64) - (MP_STATS_PREFIX_BYTES + header_bytes);
+    uint8_t prefix[MP_STATS_PREFIX_BYTES] = {0};
+    int rc = mp_write_full(o->fd, prefix, sizeof prefix, o->temp, err);
+    XXH3_64bits_reset(o->hash);
+    if (!rc) rc = put(o, text, header_bytes, err);
+    if (!rc) rc = put(o, zeros, pad, err);
+    uint64_t header_xxh3 = XXH3_64bits_digest(o->hash);
+    XXH3_64bits_reset(o->hash);
+    if (!rc) rc = put_data(o, d, err);
+    if (rc)
+        return rc;
+    fill_prefix(prefix, header_bytes, data_bytes, header_xxh3, XXH3_64bits_digest(o->hash));
+    if (pwrite(o->fd, prefix, sizeof prefix, 0) != (ssize_t)sizeof prefix)
+        return mp_fail_errno(err, "%s: write", o->temp);
+    return MP_OK;
+}
+
+int mp_stats_write(const char *path, json_t *header, const mp_stats_data *d, mp_error *err)
+{
+    uint64_t data_bytes = 0;
+    char *text = header_text(header, d, &data_bytes);
+    out_file o = {-1, mp_temp_name(path), XXH3_createState()};
+    int rc = text && o.temp && o.hash ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    if (!rc) {
+        o.fd = open(o.temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (o.fd < 0)
+            rc = mp_fail_errno(err, "%s: cannot create", o.temp);
+    }
+    if (!rc) rc = write_file(&o, text, d, data_bytes, err);
+    if (o.fd >= 0 && close(o.fd) != 0 && !rc)
+        rc = mp_fail_errno(err, "%s: close", o.temp);
+    if (!rc && rename(o.temp, path) != 0)
+        rc = mp_fail_errno(err, "%s: cannot rename to %s", o.temp, path);
+    if (rc && o.fd >= 0)
+        unlink(o.temp);
+    free(text);
+    free((char *)o.temp);
+    XXH3_freeState(o.hash);
+    return rc;
+}
+
+/* ---- reader ---- */
+
+static int field_int(const mp_stats *s, json_t *obj, const char *where, const char *key, int64_t min, int64_t max,
+                     int64_t *out, mp_error *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field %s%s: expected an integer in [%lld, %lld]", s->path,
+                       where, key, (long long)min, (long long)max);
+    *out = json_integer_value(v);
+    return MP_OK;
+}
+
+/* An {"offset", "bytes"} pair that must equal what the layout gives. */
+static int field_range(const mp_stats *s, const char *key, uint64_t offset, uint64_t bytes, mp_error *err)
+{
+    json_t *r = json_object_get(json_object_get(s->header, "routing"), key);
+    json_t *o = json_object_get(r, "offset"), *b = json_object_get(r, "bytes");
+    if (!json_is_integer(o) || !json_is_integer(b) || (uint64_t)json_integer_value(o) != offset ||
+        (uint64_t)json_integer_value(b) != bytes)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field routing.%s: expected {\"offset\": %llu, \"bytes\": %llu}",
+                       s->path, key, (unsigned long long)offset, (unsigned long long)bytes);
+    return MP_OK;
+}
+
+/* The 64-byte prefix: magic, its own checksum, version, and lengths that add up
+ * to the file's size. */
+static int read_prefix(mp_stats *s, uint64_t size, uint64_t *header_bytes, uint64_t *header_xxh3, mp_error *err)
+{
+    uint8_t p[MP_STATS_PREFIX_BYTES];
+    if (size < MP_STATS_PREFIX_BYTES)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: truncated: %llu bytes, shorter than the %d-byte prefix", s->path,
+                       (unsigned long long)size, MP_STATS_PREFIX_BYTES);
+    int rc = mp_pread_full(s->fd, p, sizeof p, 0, s->path, err);
+    if (rc)
+        return rc;
+    if (memcmp(p, MP_STATS_MAGIC, 8) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: not a moepack stats file (no %s magic)", s->path, MP_STATS_MAGIC);
+    if (get_u64(p + 56) != XXH3_64bits(p, 56))
+        return mp_fail(err, MP_EXIT_IO, "%s: prefix checksum mismatch (the file is corrupt)", s->path);
+    uint32_t version;
+    memcpy(&version, p + 8, 4);
+    if (version != MP_STATS_VERSION)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: prefix field version: %u, this moepack reads version %d", s->path,
+                       version, MP_STATS_VERSION);
+    *header_bytes = get_u64(p + 16);
+    s->data_bytes = get_u64(p + 24);
+    *header_xxh3 = get_u64(p + 32);
+    s->data_xxh3 = get_u64(p + 40);
+    if (*header_bytes > MAX_HEADER)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: prefix field header length: %llu bytes, at most %d", s->path,
+                       (unsigned long long)*header_bytes, MAX_HEADER);
+    if (s->data_bytes > size)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: truncated: %llu bytes, the prefix gives %llu bytes of data", s->path,
+                       (unsigned long long)size, (unsigned long long)s->data_bytes);
+    s->data_start = align_up(MP_STATS_PREFIX_BYTES + *header_bytes, 64);
+    if (s->data_start + s->data_bytes != size)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: truncated or extended: %llu bytes, expected %llu (header %llu, "
+                       "data %llu)", s->path, (unsigned long long)size,
+                       (unsigned long long)(s->data_start + s->data_bytes), (unsigned long long)*header_bytes,
+                       (unsigned long long)s->data_bytes);
+    return MP_OK;
+}
+
+/* The JSON header and its padding, checked against their checksum before parsing. */
+static int read_header(mp_stats *s, uint64_t header_bytes, uint64_t header_xxh3, mp_error *err)
+{
+    uint64_t span = s->data_start - MP_STATS_PREFIX_BYTES;
+    char *text = malloc(span + 1);
+    if (!text)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    int rc = mp_pread_full(s->fd, text, span, MP_STATS_PREFIX_BYTES, s->path, err);
+    if (!rc && XXH3_64bits(text, span) != header_xxh3)
+        rc = mp_fail(err, MP_EXIT_IO, "%s: header checksum mismatch (the file is corrupt)", s->path);
+    json_error_t je;
+    if (!rc && !(s->header = json_loadb(text, header_bytes, JSON_REJECT_DUPLICATES, &je)))
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: header: %s (line %d)", s->path, je.text, je.line);
+    free(text);
+    if (!rc && !json_is_object(s->header))
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: header: expected a JSON object", s->path);
+    return rc;
+}
+
+static int read_layers(mp_stats *s, mp_error *err)
+{
+    json_t *routing = json_object_get(s->header, "routing");
+    json_t *layers = json_object_get(routing, "layers");
+    int64_t experts;
+    int rc = field_int(s, routing, "routing.", "experts", 1, MAX_EXPERTS, &experts, err);
+    if (rc)
+        return rc;
+    if (!json_is_array(layers) || json_array_size(layers) > MAX_LAYERS)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field routing.layers: expected an array of layer indices",
+                       s->path);
+    s->n_experts = (int)experts;
+    s->n_layers = (int)json_array_size(layers);
+    s->layers = malloc(((size_t)s->n_layers + 1) * sizeof *s->layers);
+    if (!s->layers)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int i = 0; i < s->n_layers; i++) {
+        json_t *v = json_array_get(layers, (size_t)i);
+        int64_t min = i ? s->layers[i - 1] + 1 : 0;
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) >= MAX_LAYERS)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field routing.layers[%d]: expected an integer in [%lld, %d)",
+                           s->path, i, (long long)min, MAX_LAYERS);
+        s->layers[i] = (int)json_integer_value(v);
+    }
+    uint64_t table = table_bytes(s->n_layers, s->n_experts);
+    rc = field_range(s, "counts", 0, table, err);
+    if (!rc) rc = field_range(s, "mass", table, table, err);
+    return rc;
+}
+
+/* Every linear entry: a unique name, its width, rows and the offset the layout gives. */
+static int read_linears(mp_stats *s, mp_error *err)
+{
+    json_t *list = json_object_get(s->header, "linears");
+    if (!json_is_array(list) || json_array_size(list) > MAX_HEADER / 16)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field linears: expected an array", s->path);
+    s->n_linears = (int)json_array_size(list);
+    s->linears = calloc((size_t)s->n_linears + 1, sizeof *s->linears);
+    s->names = calloc((size_t)s->n_linears + 1, sizeof *s->names);
+    if (!s->linears || !s->names)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    uint64_t at = 2 * table_bytes(s->n_layers, s->n_experts);
+    int rc = MP_OK;
+    for (int i = 0; i < s->n_linears && !rc; i++) {
+        json_t *e = json_array_get(list, (size_t)i);
+        const char *name = json_string_value(json_object_get(e, "name"));
+        char where[48];
+        int64_t cols, rows, offset;
+        snprintf(where, sizeof where, "linears[%d].", i);
+        if (!name || !name[0] || strlen(name) > MAX_NAME)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field %sname: expected a name of 1 to %d bytes", s->path,
+                           where, MAX_NAME);
+        rc = field_int(s, e, where, "cols", 1, MAX_COLS, &cols, err);
+        if (!rc) rc = field_int(s, e, where, "rows", 0, INT64_MAX, &rows, err);
+        if (!rc) rc = field_int(s, e, where, "offset", (int64_t)at, (int64_t)at, &offset, err);
+        s->linears[i] = (mp_stats_entry){name, cols, (uint64_t)rows, (uint64_t)offset};
+        s->names[i] = name;
+        at += rc ? 0 : linear_bytes(cols);
+    }
+    if (!rc && at != s->data_bytes)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: header field linears: the arrays end at byte %llu of the data, the "
+                     "prefix gives %llu", s->path, (unsigned long long)at, (unsigned long long)s->data_bytes);
+    return rc;
+}
+
+static int index_names(mp_stats *s, mp_error *err)
+{
+    if (mp_name_index_build(&s->index, s->names, s->n_linears) != 0)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int i = 0; i < s->n_linears; i++)
+        if (mp_name_index_find(&s->index, s->names, s->names[i]) != i)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field linears[%d].name: \"%s\" appears twice", s->path, i,
+                           s->names[i]);
+    return MP_OK;
+}
+
+/* The routing arrays, with the values a profile can produce: no expert routed
+ * more often than there were tokens, finite non-negative mass. */
+static int read_routing(mp_stats *s, mp_error *err)
+{
+    size_t n = (size_t)s->n_layers * (size_t)s->n_experts;
+    uint64_t table = table_bytes(s->n_layers, s->n_experts);
+    s->counts = malloc(n * sizeof *s->counts + 1);
+    s->mass = malloc(n * sizeof *s->mass + 1);
+    if (!s->counts || !s->mass)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    int rc = mp_pread_full(s->fd, s->counts, table, s->data_start, s->path, err);
+    if (!rc) rc = mp_pread_full(s->fd, s->mass, table, s->data_start + table, s->path, err);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int layer = s->layers[i / (size_t)s->n_experts], expert = (int)(i % (size_t)s->n_experts);
+        if (s->counts[i] > s->tokens)
+            rc = mp_fail(err, MP_EXIT_INPUT, "%s: routing counts: layer %d expert %d routed %llu times, more than "
+                         "the %llu tokens", s->path, layer, expert, (unsigned long long)s->counts[i],
+                         (unsigned long long)s->tokens);
+        else if (!(s->mass[i] >= 0 && s->mass[i] <= 1e300))
+            rc = mp_fail(err, MP_EXIT_INPUT, "%s: routing mass: layer %d expert %d has %g, expected a finite "
+                         "non-negative sum", s->path, layer, expert, s->mass[i]);
+    }
+    return rc;
+}
+
+static int verify_data(const mp_stats *s, mp_error *err)
+{
+    enum { BUF = 1 << 20 };
+    uint8_t *buf = malloc(BUF);
+    XXH3_state_t *hash = XXH3_createState();
+    int rc = buf && hash ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    if (!rc)
+        XXH3_64bits_reset(hash);
+    for (uint64_t at = 0; !rc && at < s->data_bytes; at += BUF) {
+        uint64_t n = s->data_bytes - at < BUF ? s->data_bytes - at : BUF;
+        rc = mp_pread_full(s->fd, buf, n, s->data_start + at, s->path, err);
+        if (!rc)
+            XXH3_64bits_update(hash, buf, (size_t)n);
+    }
+    if (!rc && XXH3_64bits_digest(hash) != s->data_xxh3)
+        rc = mp_fail(err, MP_EXIT_IO, "%s: data checksum mismatch (the file is corrupt)", s->path);
+    free(buf);
+    XXH3_freeState(hash);
+    return rc;
+}
+
+static int open_file(mp_stats *s, uint64_t *size, mp_error *err)
+{
+    s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0 && errno == ENOENT)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: no such file", s->path);
+    if (s->fd < 0)
+        return mp_fail_errno(err, "%s: cannot open", s->path);
+    struct stat st;
+    if (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return mp_fail(err, MP_EXIT_INPUT, "%s: not a regular file", s->path);
+    *size = (uint64_t)st.st_size;
+    return MP_OK;
+}
+
+static int check_identity(mp_stats *s, mp_error *err)
+{
+    const char *format = json_string_value(json_object_get(s->header, "format"));
+    int64_t version, tokens = 0;
+    if (!format || strcmp(format, "moepack-stats") != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field format: expected \"moepack-stats\"", s->path);
+    int rc = field_int(s, s->header, "", "version", MP_STATS_VERSION, MP_STATS_VERSION, &version, err);
+    if (!rc) rc = field_int(s, s->header, "", "tokens", 0, INT64_MAX, &tokens, err);
+    if (!rc && !json_is_object(json_object_get(s->header, "model")))
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: header field model: expected the model's identity (an object)", s->path);
+    s->tokens = (uint64_t)tokens;
+    return rc;
+}
+
+int mp_stats_open(mp_stats *s, const char *path, bool verify, mp_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+    s->path = mp_strdup(path);
+    if (!s->path)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    uint64_t size = 0, header_bytes = 0, header_xxh3 = 0;
+    int rc = open_file(s, &size, err);
+    if (!rc) rc = read_prefix(s, size, &header_bytes, &header_xxh3, err);
+    if (!rc) rc = read_header(s, header_bytes, header_xxh3, err);
+    if (!rc) rc = check_identity(s, err);
+    if (!rc) rc = read_layers(s, err);
+    if (!rc) rc = read_linears(s, err);
+    if (!rc) rc = index_names(s, err);
+    if (!rc && verify) rc = verify_data(s, err);
+    if (!rc) rc = read_routing(s, err);
+    if (rc)
+        mp_stats_close(s);
+    return rc;
+}
+
+void mp_stats_close(mp_stats *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    json_decref(s->header);
+    mp_name_index_free(&s->index);
+    free(s->path);
+    free(s->layers);
+    free(s->counts);
+    free(s->mass);
+    free(s->linears);
+    free(s->names);
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+int mp_stats_find(const mp_stats *s, const char *name)
+{
+    return mp_name_index_find(&s->index, s->names, name);
+}
+
+int mp_stats_read_linear(const mp_stats *s, int i, float *mean_sq, mp_error *err)
+{
+    if (i < 0 || i >= s->n_linears)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: no linear %d (the file has %d)", s->path, i, s->n_linears);
+    const mp_stats_entry *e = &s->linears[i];
+    return mp_pread_full(s->fd, mean_sq, 4 * (uint64_t)e->cols, s->data_start + e->offset, s->path, err);
+}
+
+int mp_stats_layer_row(const mp_stats *s, int layer)
+{
+    for (int i = 0; i < s->n_layers; i++)
+        if (s->layers[i] == layer)
+            return i;
+    return -1;
+}
