@@ -6,18 +6,38 @@
 
 #include "../core/fileio.h"
 
-static uint64_t chunk_raw_bytes(int ctx, int n_scored, int k)
+static uint64_t chunk_raw_bytes(int ctx, int n_scored, int k, int vocab)
 {
-    return 4ull * (uint64_t)ctx + (uint64_t)n_scored * (4ull + 8ull * (uint64_t)k);
+    uint64_t row = k > 0 ? 4ull + 8ull * (uint64_t)k : 8ull + 2ull * (uint64_t)vocab;
+    return 4ull * (uint64_t)ctx + (uint64_t)n_scored * row;
 }
 
-int mp_ref_chunk_alloc(mp_ref_chunk *c, int ctx, int n_scored, int k)
+int mp_ref_chunk_alloc(mp_ref_chunk *c, int ctx, int n_scored, int k, int vocab)
 {
+    memset(c, 0, sizeof *c);
     c->tokens = malloc((size_t)ctx * sizeof *c->tokens);
     c->lse = malloc((size_t)n_scored * sizeof *c->lse);
-    c->ids = malloc((size_t)n_scored * (size_t)k * sizeof *c->ids);
-    c->logprobs = malloc((size_t)n_scored * (size_t)k * sizeof *c->logprobs);
-    return c->tokens && c->lse && c->ids && c->logprobs ? 0 : -1;
+    if (k > 0) {
+        c->ids = malloc((size_t)n_scored * (size_t)k * sizeof *c->ids);
+        c->logprobs = malloc((size_t)n_scored * (size_t)k * sizeof *c->logprobs);
+        return c->tokens && c->lse && c->ids && c->logprobs ? 0 : -1;
+    }
+    c->max_lp = malloc((size_t)n_scored * sizeof *c->max_lp);
+    c->q = malloc((size_t)n_scored * (size_t)vocab * sizeof *c->q);
+    return c->tokens && c->lse && c->max_lp && c->q ? 0 : -1;
+}
+
+void mp_ref_quantize_row(const float *logits, int vocab, double lse, float *max_lp, uint16_t *q)
+{
+    float top = logits[0];
+    for (int i = 1; i < vocab; i++)
+        if (logits[i] > top)
+            top = logits[i];
+    *max_lp = (float)(top - lse);
+    for (int i = 0; i < vocab; i++) {
+        double steps = ((double)top - logits[i]) / MP_REF_LP_STEP + 0.5;
+        q[i] = steps >= 65535 ? 65535 : (uint16_t)steps;
+    }
 }
 
 void mp_ref_chunk_free(mp_ref_chunk *c)
@@ -26,14 +46,17 @@ void mp_ref_chunk_free(mp_ref_chunk *c)
     free(c->lse);
     free(c->ids);
     free(c->logprobs);
+    free(c->max_lp);
+    free(c->q);
     memset(c, 0, sizeof *c);
 }
 
 /* ---- writer ---- */
 
-int mp_ref_writer_open(mp_ref_writer *w, const char *path, int ctx, int n_scored, int k, mp_error *err)
+int mp_ref_writer_open(mp_ref_writer *w, const char *path, int ctx, int n_scored, int k, int vocab, mp_error *err)
 {
     memset(w, 0, sizeof *w);
+    w->vocab = vocab;
     w->path = mp_strdup(path);
     w->temp = mp_temp_name(path);
     w->ctx = ctx;
@@ -92,8 +115,13 @@ int mp_ref_writer_chunk(mp_ref_writer *w, const mp_ref_chunk *c, mp_error *err)
     int rc = put(w, c->tokens, (size_t)w->ctx * 4, err);
     for (int i = 0; !rc && i < w->n_scored; i++) {
         rc = put(w, &c->lse[i], 4, err);
-        if (!rc) rc = put(w, c->ids + (size_t)i * w->k, (size_t)w->k * 4, err);
-        if (!rc) rc = put(w, c->logprobs + (size_t)i * w->k, (size_t)w->k * 4, err);
+        if (!rc && w->k > 0) {
+            rc = put(w, c->ids + (size_t)i * w->k, (size_t)w->k * 4, err);
+            if (!rc) rc = put(w, c->logprobs + (size_t)i * w->k, (size_t)w->k * 4, err);
+        } else if (!rc) {
+            rc = put(w, &c->max_lp[i], 4, err);
+            if (!rc) rc = put(w, c->q + (size_t)i * w->vocab, (size_t)w->vocab * 2, err);
+        }
     }
     return rc;
 }
@@ -184,12 +212,13 @@ static int read_footer(mp_ref_reader *r, uint64_t size, mp_error *err)
 
 static int read_layout(mp_ref_reader *r, uint64_t size, mp_error *err)
 {
-    int64_t ctx, n_scored, k, n_chunks, off, length, raw;
+    int64_t ctx, n_scored, k, vocab, n_chunks, off, length, raw;
     json_t *p = json_object_get(r->footer, "payload");
     const char *hash = json_string_value(json_object_get(p, "xxh3"));
     int rc = footer_int(r, r->footer, "ctx", 2, 1 << 20, &ctx, err);
     if (!rc) rc = footer_int(r, r->footer, "scored_per_chunk", 1, ctx, &n_scored, err);
-    if (!rc) rc = footer_int(r, r->footer, "top_k", 1, 1 << 20, &k, err);
+    if (!rc) rc = footer_int(r, r->footer, "top_k", 0, 1 << 20, &k, err);
+    if (!rc) rc = footer_int(r, json_object_get(r->footer, "model"), "vocab", 1, 1 << 24, &vocab, err);
     if (!rc) rc = footer_int(r, r->footer, "n_chunks", 1, INT64_MAX / 2, &n_chunks, err);
     if (!rc) rc = footer_int(r, p, "offset", 8, 8, &off, err);
     if (!rc) rc = footer_int(r, p, "length", 0, (int64_t)size, &length, err);
@@ -201,11 +230,12 @@ static int read_layout(mp_ref_reader *r, uint64_t size, mp_error *err)
     r->ctx = (int)ctx;
     r->n_scored = (int)n_scored;
     r->k = (int)k;
+    r->vocab = (int)vocab;
     r->n_chunks = n_chunks;
     r->payload_length = (uint64_t)length;
     r->payload_raw = (uint64_t)raw;
     r->payload_xxh3 = strtoull(hash, NULL, 16);
-    if ((uint64_t)raw != (uint64_t)n_chunks * chunk_raw_bytes(r->ctx, r->n_scored, r->k))
+    if ((uint64_t)raw != (uint64_t)n_chunks * chunk_raw_bytes(r->ctx, r->n_scored, r->k, r->vocab))
         return mp_fail(err, MP_EXIT_INPUT, "%s: payload.raw_length %lld does not match %lld chunks", r->path,
                        (long long)raw, (long long)n_chunks);
     char magic[8];
@@ -278,8 +308,13 @@ int mp_ref_read_chunk(mp_ref_reader *r, mp_ref_chunk *c, mp_error *err)
     int rc = get(r, c->tokens, (size_t)r->ctx * 4, err);
     for (int i = 0; !rc && i < r->n_scored; i++) {
         rc = get(r, &c->lse[i], 4, err);
-        if (!rc) rc = get(r, c->ids + (size_t)i * r->k, (size_t)r->k * 4, err);
-        if (!rc) rc = get(r, c->logprobs + (size_t)i * r->k, (size_t)r->k * 4, err);
+        if (!rc && r->k > 0) {
+            rc = get(r, c->ids + (size_t)i * r->k, (size_t)r->k * 4, err);
+            if (!rc) rc = get(r, c->logprobs + (size_t)i * r->k, (size_t)r->k * 4, err);
+        } else if (!rc) {
+            rc = get(r, &c->max_lp[i], 4, err);
+            if (!rc) rc = get(r, c->q + (size_t)i * r->vocab, (size_t)r->vocab * 2, err);
+        }
     }
     if (rc)
         return rc;

@@ -1,7 +1,9 @@
 /* Reference-run files (docs/reference.md): what a run of the original model over
  * a text leaves behind so later packs can be verified without it: the tokens of
  * every chunk and, for every scored position, the log-sum-exp of the logits and
- * the top-K log-probabilities, zstd-compressed, with a JSON footer. */
+ * either the log-probabilities of the whole vocabulary quantized to 16 bits (the
+ * default, as llama.cpp's --kl-divergence-base stores them) or the top-K exactly,
+ * zstd-compressed, with a JSON footer. */
 #ifndef MP_REFERENCE_H
 #define MP_REFERENCE_H
 
@@ -15,13 +17,19 @@
 
 #define MP_REF_MAGIC "MPREF001"
 #define MP_REF_END_MAGIC "MPREFEND"
+/* Full mode: log-prob = max_lp - q * MP_REF_LP_STEP, q in 0..65535 (16 nats below the top). */
+#define MP_REF_LP_RANGE 16.0
+#define MP_REF_LP_STEP (MP_REF_LP_RANGE / 65535.0)
 
-/* The scored positions of one chunk: n rows of (lse, ids[k], logprobs[k]). */
+/* The scored positions of one chunk: n rows of (lse, ids[k], logprobs[k]) in
+ * top-K mode (k > 0), or of (lse, max_lp, q[vocab]) in full mode (k = 0). */
 typedef struct {
     int32_t *tokens;   /* ctx tokens as run (BOS applied) */
     float *lse;        /* [n] */
-    int32_t *ids;      /* [n * k], most probable first */
-    float *logprobs;   /* [n * k] */
+    int32_t *ids;      /* top-K: [n * k], most probable first */
+    float *logprobs;   /* top-K: [n * k] */
+    float *max_lp;     /* full: [n] the largest log-prob of the row */
+    uint16_t *q;       /* full: [n * vocab] */
 } mp_ref_chunk;
 
 typedef struct {
@@ -30,13 +38,13 @@ typedef struct {
     ZSTD_CCtx *zc;
     XXH3_state_t *hash;
     uint64_t raw_bytes, stored_bytes;
-    int ctx, n_scored, k;
+    int ctx, n_scored, k, vocab;
     uint8_t *out_buf;
     size_t out_cap;
 } mp_ref_writer;
 
-/* n_scored positions per chunk, k log-probs per position. */
-int mp_ref_writer_open(mp_ref_writer *w, const char *path, int ctx, int n_scored, int k, mp_error *err);
+/* n_scored positions per chunk; k log-probs per position, or k = 0 for all vocab. */
+int mp_ref_writer_open(mp_ref_writer *w, const char *path, int ctx, int n_scored, int k, int vocab, mp_error *err);
 int mp_ref_writer_chunk(mp_ref_writer *w, const mp_ref_chunk *c, mp_error *err);
 /* Adds the payload description to footer (taken over) and renames into place. */
 int mp_ref_writer_finish(mp_ref_writer *w, json_t *footer, mp_error *err);
@@ -46,7 +54,7 @@ typedef struct {
     char *path;
     FILE *f;
     json_t *footer;
-    int ctx, n_scored, k;
+    int ctx, n_scored, k, vocab;
     int64_t n_chunks, next_chunk;
     uint64_t payload_length, payload_raw, raw_read, stored_read;
     uint64_t payload_xxh3;
@@ -62,7 +70,9 @@ int mp_ref_open(mp_ref_reader *r, const char *path, mp_error *err);
 int mp_ref_read_chunk(mp_ref_reader *r, mp_ref_chunk *c, mp_error *err);
 void mp_ref_close(mp_ref_reader *r);
 
-int mp_ref_chunk_alloc(mp_ref_chunk *c, int ctx, int n_scored, int k);
+int mp_ref_chunk_alloc(mp_ref_chunk *c, int ctx, int n_scored, int k, int vocab);
+/* Full mode: the quantized log-probs of one row of logits (lse given). */
+void mp_ref_quantize_row(const float *logits, int vocab, double lse, float *max_lp, uint16_t *q);
 void mp_ref_chunk_free(mp_ref_chunk *c);
 
 #endif

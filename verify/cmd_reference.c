@@ -18,13 +18,15 @@ static const char *reference_help =
     "BOS first when the tokenizer adds one, chunks of --ctx tokens with BOS as first token,\n"
     "the second half of each chunk scored) and writes a reference file (docs/reference.md):\n"
     "every chunk's tokens and, per scored position, the log-sum-exp of the logits and the\n"
-    "top-K log-probabilities, zstd-compressed. `moepack verify --reference REF` compares\n"
+    "log-probabilities of the whole vocabulary in 16 bits (as llama.cpp's --kl-divergence-base),\n"
+    "or only the top K exactly, zstd-compressed. `moepack verify --reference REF` compares\n"
     "packs against it without the original model.\n\n"
     "  --text FILE     text to run (tokenized with the model's tokenizer.json)\n"
     "  --tokens FILE   whitespace-separated token ids instead of text\n"
     "  -o REF          output file (written to a temporary name, renamed when complete)\n"
     "  --ctx N         context length (default 256)\n"
-    "  --top-k K       log-probs kept per position (default 64)\n"
+    "  --top-k K       keep only the K largest log-probs per position (smaller file; the KLD\n"
+    "                  against it is a lower bound). Default 0: the whole vocabulary\n"
     "  --chunks N      run only the first N chunks\n"
     "  --act MODE      activations: f32 (default), bf16 or fp8 (deployment numerics)\n"
     "  --threads N, --quiet, --json\n\n"
@@ -48,6 +50,10 @@ static int record_chunk(recorder *rec, const mp_chunks *c, const int32_t *tokens
         const float *row = logits + (int64_t)j * vocab;
         double lse = mp_logsumexp(row, vocab);
         rec->chunk.lse[j] = (float)lse;
+        if (k == 0) {
+            mp_ref_quantize_row(row, vocab, lse, &rec->chunk.max_lp[j], rec->chunk.q + (int64_t)j * vocab);
+            continue;
+        }
         mp_top_k(row, vocab, k, rec->chunk.ids + (int64_t)j * k, rec->chunk.logprobs + (int64_t)j * k);
         for (int i = 0; i < k; i++)
             rec->chunk.logprobs[(int64_t)j * k + i] = (float)(rec->chunk.logprobs[(int64_t)j * k + i] - lse);
@@ -112,11 +118,11 @@ int mp_cmd_reference(int argc, char **argv, mp_error *err)
     if (rc)
         return rc;
     rc = mp_chunks_load(&c, o.model, o.text, o.tokens, o.ctx, o.max_chunks, err);
-    if (!rc && o.top_k > run.vocab)
-        o.top_k = run.vocab;
-    if (!rc && mp_ref_chunk_alloc(&rec.chunk, c.ctx, mp_chunks_scored(&c), o.top_k) != 0)
+    if (!rc && o.top_k >= run.vocab)
+        o.top_k = 0;
+    if (!rc && mp_ref_chunk_alloc(&rec.chunk, c.ctx, mp_chunks_scored(&c), o.top_k, run.vocab) != 0)
         rc = mp_fail(err, MP_EXIT_IO, "out of memory");
-    if (!rc) rc = mp_ref_writer_open(&rec.writer, o.output, c.ctx, mp_chunks_scored(&c), o.top_k, err);
+    if (!rc) rc = mp_ref_writer_open(&rec.writer, o.output, c.ctx, mp_chunks_scored(&c), o.top_k, run.vocab, err);
     if (!rc) rc = run_all(&run, &c, &rec, o.top_k, o.common.quiet || o.common.json, err);
     if (!rc)
         rc = mp_ref_writer_finish(&rec.writer, footer(&o, &run, &c, &rec), err);

@@ -24,7 +24,7 @@ static int parse_one(mp_run_options *o, int argc, char **argv, int *i, int flags
     if ((got = mp_cli_value("--ctx", argc, argv, i, &v, err)) != 0)
         return got < 0 ? got : (mp_cli_int("--ctx", v, 4, 1 << 20, &o->ctx, err) ? -1 : 1);
     if ((got = mp_cli_value("--top-k", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? got : (mp_cli_int("--top-k", v, 1, 1 << 20, &o->top_k, err) ? -1 : 1);
+        return got < 0 ? got : (mp_cli_int("--top-k", v, 0, 1 << 20, &o->top_k, err) ? -1 : 1);
     if ((got = mp_cli_value("--chunks", argc, argv, i, &v, err)) != 0) {
         if (got < 0 || mp_cli_int("--chunks", v, 1, 1 << 30, &n, err))
             return -1;
@@ -66,7 +66,6 @@ int mp_run_options_parse(mp_run_options *o, int argc, char **argv, int flags, co
 {
     memset(o, 0, sizeof *o);
     o->ctx = 256;
-    o->top_k = 64;
     o->act_name = "f32";
     o->max_kld = o->min_top1 = -1;
     for (int i = 1; i < argc; i++) {

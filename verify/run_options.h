@@ -16,7 +16,7 @@ typedef struct {
     mp_common_opts common;
     const char *model;      /* the positional CKPT|PACK */
     const char *text, *tokens, *output, *reference, *report;
-    int ctx, top_k;
+    int ctx, top_k; /* top_k 0: the whole distribution */
     int64_t max_chunks;
     mp_act_mode act;
     const char *act_name;

@@ -166,3 +166,13 @@ uint64_t mp_wsrc_total_values(const mp_weight_source *s)
             n += (uint64_t)(s->plan.parts[i].rows * s->plan.parts[i].cols);
     return n;
 }
+
+int mp_wsrc_count(const mp_weight_source *s)
+{
+    return s->is_pack ? s->pack.n_tensors : s->plan.n_parts;
+}
+
+const char *mp_wsrc_name(const mp_weight_source *s, int i)
+{
+    return s->is_pack ? s->pack.tensors[i].name : s->plan.parts[i].name;
+}

@@ -34,6 +34,9 @@ bool mp_wsrc_has(const mp_weight_source *s, const char *name);
 int mp_wsrc_shape(const mp_weight_source *s, const char *name, int64_t *rows, int64_t *cols);
 /* The whole tensor as f32; its shape must be [rows, cols] (vectors: rows 1). */
 int mp_wsrc_read(mp_weight_source *s, const char *name, int64_t rows, int64_t cols, float *out, mp_error *err);
+/* The tensors, by index, in storage order. */
+int mp_wsrc_count(const mp_weight_source *s);
+const char *mp_wsrc_name(const mp_weight_source *s, int i);
 /* Number of values of all tensors together (what the engine holds in f32). */
 uint64_t mp_wsrc_total_values(const mp_weight_source *s);
 /* How the tensor is stored, for reports: "w4g128", "fp8-block", "bf16", ... */
