@@ -1,0 +1,251 @@
+/* Pre-tokenizer steps over word lists: each pass reads one mp_words and writes the
+ * other of work->buf (pre_tokenizers/metaspace.rs, byte_level.rs, split.rs). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tokenizer_pretok.h"
+#include "unicode.h"
+
+static int reserve(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 256;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return -1;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+static int append_text(mp_words *out, const char *s, size_t len)
+{
+    if (len == 0) /* out->text may still be NULL */
+        return 0;
+    if (reserve((void **)&out->text, &out->cap, out->len + len, 1) != 0)
+        return -1;
+    memcpy(out->text + out->len, s, len);
+    out->len += len;
+    return 0;
+}
+
+/* Records out->text[off..out->len) as a word; empty words are dropped, as HF drops them. */
+static int end_word(mp_words *out, size_t off, bool at_start)
+{
+    if (out->len == off)
+        return 0;
+    if (reserve((void **)&out->w, &out->cap_w, out->n + 1, sizeof *out->w) != 0)
+        return -1;
+    out->w[out->n++] = (mp_word){off, out->len - off, at_start};
+    return 0;
+}
+
+static int add_word(mp_words *out, const char *s, size_t len, bool at_start)
+{
+    size_t off = out->len;
+    return append_text(out, s, len) == 0 ? end_word(out, off, at_start) : -1;
+}
+
+/* ByteLevel add_prefix_space: a space before every word that does not start with one. */
+static int prefix_space(const mp_words *in, mp_words *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        const mp_word *w = &in->w[i];
+        size_t off = out->len;
+        if (in->text[w->off] != ' ' && append_text(out, " ", 1) != 0)
+            return -1;
+        if (append_text(out, in->text + w->off, w->len) != 0 || end_word(out, off, w->at_start) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Room for the code points and classes of a word of len bytes (at most len characters). */
+static int reserve_chars(mp_pretok_work *work, size_t len)
+{
+    if (len <= work->cap_cp)
+        return 0;
+    uint32_t *cp = realloc(work->cp, len * sizeof *cp);
+    if (cp)
+        work->cp = cp;
+    uint8_t *cls = realloc(work->cls, len);
+    if (cls)
+        work->cls = cls;
+    if (!cp || !cls)
+        return -1;
+    work->cap_cp = len;
+    return 0;
+}
+
+/* Split with behavior Isolated: every match is a word (the regexes match everywhere,
+ * so there is nothing between matches). */
+static int split_word(mp_regex re, const char *s, size_t len, bool at_start, mp_pretok_work *work,
+                      mp_words *out)
+{
+    if (reserve_chars(work, len) != 0)
+        return -1;
+    size_t n = 0;
+    for (size_t b = 0; b < len; n++) {
+        b += mp_utf8_decode(s + b, &work->cp[n]);
+        work->cls[n] = (uint8_t)mp_char_class_of(work->cp[n]);
+    }
+    char unused[4];
+    size_t byte = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = mp_regex_match(re, work->cp, work->cls, n, i), bytes = 0;
+        for (size_t j = i; j < i + k; j++)
+            bytes += mp_utf8_encode(work->cp[j], unused);
+        if (add_word(out, s + byte, bytes, at_start && i == 0) != 0)
+            return -1;
+        byte += bytes;
+        i += k;
+    }
+    return 0;
+}
+
+static int split_regex(mp_regex re, const mp_words *in, mp_pretok_work *work, mp_words *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        const mp_word *w = &in->w[i];
+        if (split_word(re, in->text + w->off, w->len, w->at_start, work, out) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* GPT-2's byte alphabet: printable bytes stand for themselves; the 68 others (0x00-0x20,
+ * 0x7F-0xA0, 0xAD), in byte order, become U+0100 onwards ("Ġ" for space). */
+static uint32_t byte_char(unsigned char b)
+{
+    if (b <= 0x20)
+        return 0x100 + b;
+    if (b >= 0x7F && b <= 0xA0)
+        return 0x100 + 33 + (b - 0x7F);
+    if (b == 0xAD)
+        return 0x100 + 33 + 34;
+    return b;
+}
+
+static int map_bytes(const mp_words *in, mp_words *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        const mp_word *w = &in->w[i];
+        size_t off = out->len;
+        char c[4];
+        for (size_t j = 0; j < w->len; j++)
+            if (append_text(out, c, mp_utf8_encode(byte_char((unsigned char)in->text[w->off + j]), c)) != 0)
+                return -1;
+        if (end_word(out, off, w->at_start) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static bool starts_with(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+/* Metaspace: spaces become the replacement, which is prepended per the scheme; with
+ * split, a word is cut before every replacement (behavior MergedWithNext). */
+static int metaspace_word(const mp_pretok_step *st, const char *s, size_t len, bool at_start, mp_words *out)
+{
+    size_t rep = strlen(st->replacement);
+    size_t off = out->len;
+    bool prepend = st->prepend == MP_PREPEND_ALWAYS || (st->prepend == MP_PREPEND_FIRST && at_start);
+    if (prepend && !(len > 0 && s[0] == ' ') && !starts_with(s, len, st->replacement) &&
+        append_text(out, st->replacement, rep) != 0)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if (append_text(out, s[i] == ' ' ? st->replacement : s + i, s[i] == ' ' ? rep : 1) != 0)
+            return -1;
+    if (!st->split)
+        return end_word(out, off, at_start);
+    size_t end = out->len, start = off;
+    for (size_t i = off + 1; i + rep <= end; i++) {
+        if (memcmp(out->text + i, st->replacement, rep) != 0)
+            continue;
+        out->len = i;
+        if (end_word(out, start, at_start && start == off) != 0)
+            return -1;
+        start = i;
+    }
+    out->len = end;
+    return end_word(out, start, at_start && start == off);
+}
+
+static int metaspace(const mp_pretok_step *st, const mp_words *in, mp_words *out)
+{
+    for (size_t i = 0; i < in->n; i++) {
+        const mp_word *w = &in->w[i];
+        if (metaspace_word(st, in->text + w->off, w->len, w->at_start, out) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One pass from work->buf[*cur] into the other buffer, which becomes current. */
+typedef enum { PASS_PREFIX, PASS_SPLIT, PASS_BYTES, PASS_METASPACE } pass_kind;
+
+static int run_pass(pass_kind kind, const mp_pretok_step *st, mp_regex re, mp_pretok_work *work, int *cur)
+{
+    const mp_words *in = &work->buf[*cur];
+    mp_words *out = &work->buf[!*cur];
+    out->len = out->n = 0;
+    int rc = 0;
+    switch (kind) {
+    case PASS_PREFIX: rc = prefix_space(in, out); break;
+    case PASS_SPLIT: rc = split_regex(re, in, work, out); break;
+    case PASS_BYTES: rc = map_bytes(in, out); break;
+    case PASS_METASPACE: rc = metaspace(st, in, out); break;
+    }
+    *cur = !*cur;
+    return rc;
+}
+
+static int run_step(const mp_pretok_step *st, mp_pretok_work *work, int *cur)
+{
+    switch (st->kind) {
+    case MP_PRETOK_SPLIT:
+        return run_pass(PASS_SPLIT, st, st->regex, work, cur);
+    case MP_PRETOK_METASPACE:
+        return run_pass(PASS_METASPACE, st, st->regex, work, cur);
+    case MP_PRETOK_BYTE_LEVEL:
+        if (st->add_prefix_space && run_pass(PASS_PREFIX, st, MP_REGEX_GPT2, work, cur) != 0)
+            return -1;
+        if (st->use_regex && run_pass(PASS_SPLIT, st, MP_REGEX_GPT2, work, cur) != 0)
+            return -1;
+        return run_pass(PASS_BYTES, st, MP_REGEX_GPT2, work, cur);
+    }
+    return 0;
+}
+
+int mp_pretokenize(const mp_pretok_step *steps, size_t n_steps, const char *text, size_t len,
+                   bool at_start, mp_pretok_work *work, const mp_words **words)
+{
+    int cur = 0;
+    mp_words *first = &work->buf[0];
+    first->len = first->n = 0;
+    if (add_word(first, text, len, at_start) != 0)
+        return -1;
+    for (size_t i = 0; i < n_steps; i++)
+        if (run_step(&steps[i], work, &cur) != 0)
+            return -1;
+    *words = &work->buf[cur];
+    return 0;
+}
+
+void mp_pretok_work_free(mp_pretok_work *work)
+{
+    for (int i = 0; i < 2; i++) {
+        free(work->buf[i].text);
+        free(work->buf[i].w);
+    }
+    free(work->cp);
+    free(work->cls);
+    memset(work, 0, sizeof *work);
+}
