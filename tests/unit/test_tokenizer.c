@@ -195,7 +195,8 @@ static void test_split_qwen2(void **state)
     expect_split(MP_REGEX_QWEN2, "sea\xe2\x80\x94the", "sea|\xe2\x80\x94the");   /* em dash leads a word */
     expect_split(MP_REGEX_QWEN2, "x\xc2\xa0y\tz", "x|\xc2\xa0y|\tz");            /* NBSP and tab are \s */
     expect_split(MP_REGEX_QWEN2, "na\xc3\xafve caf\xc3\xa9", "na\xc3\xafve| caf\xc3\xa9");
-    expect_split(MP_REGEX_QWEN2, "'\xc5\xbf", "'\xc5\xbf");   /* 'ſ: ſ case-folds to s */
+    expect_split(MP_REGEX_QWEN2, "IT'Sx '\xc5\xbfx", "IT|'S|x| '|\xc5\xbfx");
+    expect_split(MP_REGEX_QWEN2, "'\xc5\xbfx", "'\xc5\xbf|x");   /* ſ case-folds to s */
     expect_split(MP_REGEX_LLAMA3, "12345 x", "123|45| x");
 }
 
@@ -252,7 +253,8 @@ static void test_metaspace(void **state)
 /* ids: <unk> 0, <s> 1, </s> 2, <0x00>..<0xFF> 3..258, then the pieces below. */
 enum { UNK = 0, BOS = 1, EOS = 2, META = 259, H = 260, I = 261, META_H = 262, META_HI = 263, A = 264, AA = 265, HI = 266 };
 
-static void write_small_tokenizer(const char *pre_tokenizer, const char *model_options, const char *normalizer)
+static void write_tokenizer_with(const char *pre_tokenizer, const char *model_options, const char *normalizer,
+                                 const char *more_added)
 {
     char *json = malloc(1 << 16);
     assert_non_null(json);
@@ -261,14 +263,14 @@ static void write_small_tokenizer(const char *pre_tokenizer, const char *model_o
                     "{\"id\":0,\"content\":\"<unk>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"
                     "\"normalized\":false,\"special\":true},"
                     "{\"id\":1,\"content\":\"<s>\",\"normalized\":false,\"special\":true},"
-                    "{\"id\":2,\"content\":\"</s>\",\"normalized\":false,\"special\":true}],"
+                    "{\"id\":2,\"content\":\"</s>\",\"normalized\":false,\"special\":true}%s],"
                     "\"normalizer\":%s,\"pre_tokenizer\":%s,"
                     "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\","
                     "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"pair\":[],\"special_tokens\":"
                     "{\"<s>\":{\"id\":\"<s>\",\"ids\":[1],\"tokens\":[\"<s>\"]}}},\"decoder\":null,"
                     "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",%s\"vocab\":{"
                     "\"<unk>\":0,\"<s>\":1,\"</s>\":2,",
-                    normalizer, pre_tokenizer, model_options);
+                    more_added, normalizer, pre_tokenizer, model_options);
     for (int b = 0; b < 256; b++)
         n += sprintf(json + n, "\"<0x%02X>\":%d,", b, 3 + b);
     sprintf(json + n, "\"\xe2\x96\x81\":259,\"h\":260,\"i\":261,\"\xe2\x96\x81h\":262,\"\xe2\x96\x81hi\":263,"
@@ -276,6 +278,11 @@ static void write_small_tokenizer(const char *pre_tokenizer, const char *model_o
                       "\"merges\":[\"\xe2\x96\x81 h\",[\"\xe2\x96\x81h\",\"i\"],\"a a\",\"h i\"]}}");
     write_file("tokenizer.json", json);
     free(json);
+}
+
+static void write_small_tokenizer(const char *pre_tokenizer, const char *model_options, const char *normalizer)
+{
+    write_tokenizer_with(pre_tokenizer, model_options, normalizer, "");
 }
 
 #define METASPACE_FIRST "{\"type\":\"Metaspace\",\"replacement\":\"\xe2\x96\x81\",\"prepend_scheme\":\"first\",\"split\":false}"
@@ -336,6 +343,23 @@ static void test_normalizers(void **state)
     mp_tokenizer *t = load_small();
     const int32_t ids[] = {BOS, META_HI, META_HI};   /* Prepend acts on every piece */
     expect_ids(t, "<s>hi hi", ids, 3);
+    mp_tokenizer_free(t);
+}
+
+/* Added tokens: leftmost, then longest; normalized ones are found after normalizing. */
+static void test_added_tokens(void **state)
+{
+    (void)state;
+    write_tokenizer_with("null", "",
+                         "{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"}",
+                         ",{\"id\":267,\"content\":\"<s><s>\",\"normalized\":false,\"special\":false},"
+                         "{\"id\":268,\"content\":\"\xe2\x96\x81hi\",\"normalized\":true,\"special\":false}");
+    mp_tokenizer *t = load_small();
+    assert_int_equal(mp_tokenizer_vocab_size(t), 269);
+    const int32_t longest[] = {267, BOS};
+    expect_ids(t, "<s><s><s>", longest, 2);
+    const int32_t normalized[] = {268, 267, 268, A};   /* "▁hi" exists only once "hi" is normalized */
+    expect_ids(t, "hi<s><s>hia", normalized, 4);
     mp_tokenizer_free(t);
 }
 
@@ -541,6 +565,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bpe_semantics, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_unk, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_normalizers, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_added_tokens, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_config_bos, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_load_errors, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_bad_merge_and_added, make_dir, remove_dir),
