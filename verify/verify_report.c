@@ -101,7 +101,7 @@ static void weights(mp_report *rep, const mp_weight_errors *w)
 {
     mp_report_heading(rep, 2, "Weights");
     if (w->n_experts > 0) {
-        mp_heat_map h = {"Relative weight error per expert (gate, up and down together)", "expert", "layer",
+        mp_heat_map h = {"Relative weight error per expert", "expert", "layer",
                          "relative error", w->expert_rel, w->n_layers, w->n_experts, NULL, NULL, false};
         mp_report_heat_map(rep, &h, "||W_pack - W_ref|| / ||W_ref|| over each routed expert's three matrices.");
     }
