@@ -5,7 +5,7 @@
 CC      ?= cc
 PKGS    := libzstd libxxhash jansson openblas
 DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev libopenblas-dev pkg-config \
-           python3-numpy python3-zstandard python3-xxhash zstd
+           python3-numpy python3-zstandard python3-xxhash chromium zstd
 
 ifeq ($(PORTABLE),1)
   ARCH  := -march=x86-64-v2
@@ -82,8 +82,9 @@ demo: deps
 	./$(MOEPACK) convert tests/data/tiny-qwen3moe -o build/demo.mpk --scheme w4a16
 	./$(MOEPACK) check build/demo.mpk
 
-bench: $(MOEPACK) $(BUILD)/synth
-	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) sh bench/run.sh
+bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits
+	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) ENGINE_LIMITS=$(abspath $(BUILD)/engine_limits) \
+	  sh bench/run.sh
 
 clean:
 	rm -rf build build-san moepack
