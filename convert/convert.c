@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "convert_part.h"
 #include "model_json.h"
+#include "tiers.h"
 
 static const char *convert_help =
     "usage: moepack convert CKPT -o OUT.mpk [options]\n\n"
@@ -41,6 +42,13 @@ static const char *convert_help =
     "                         POSIX extended, matched in the canonical name, e.g.\n"
     "                         layers.3.experts.7.down, and in the checkpoint name)\n"
     "  --cold-codec C         none | zstd: compress the routed-expert tiers (default none)\n"
+    "  --stats STATS          routing statistics from moepack profile of the same model: order\n"
+    "                         the routed experts into tiers by routing count, hottest first,\n"
+    "                         and record the frequencies in the manifest\n"
+    "  --tiers N              with --stats: N tiers in all (2..16, default 2): tier 0 the dense\n"
+    "                         part, the routed experts split into N-1 tiers of equal counts\n"
+    "  --hot-budget SIZE      with --stats: tier 1 = the hottest experts whose records fit SIZE\n"
+    "                         bytes (e.g. 512K, 4M, 1G), tier 2 = the rest\n"
     "  --zstd-level N         zstd level 1..19 (default 3)\n"
     "  --force                replace OUT.mpk if it exists\n"
     "  --threads N            worker threads (default: all cores)\n"
@@ -57,6 +65,8 @@ typedef struct {
     bool zstd, force;
     int zstd_level;
     char rules[2048]; /* --keep/--encode as given, for provenance */
+    const char *stats; /* --stats: experts into tiers by routing count */
+    mp_tier_rule tiering;
 } convert_opts;
 
 typedef struct {
@@ -64,6 +74,8 @@ typedef struct {
     uint64_t source_bytes, pack_bytes;
     int tensors, records, fallbacks;
     double seconds;
+    json_t *routing_stats; /* --stats: for the manifest (handed to the writer) */
+    mp_tier_summary tiers[MP_TIERS_MAX];
 } convert_stats;
 
 /* ---- arguments ---- */
@@ -110,6 +122,15 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
     }
     if ((got = mp_cli_value("--zstd-level", argc, argv, i, &v, err)) != 0)
         return got < 0 ? err->code : mp_cli_int("--zstd-level", v, 1, 19, &o->zstd_level, err);
+    if ((got = mp_cli_value("--stats", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : (o->stats = v, MP_OK);
+    if ((got = mp_cli_value("--tiers", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : mp_cli_int("--tiers", v, 2, MP_TIERS_MAX, &o->tiering.n_tiers, err);
+    if ((got = mp_cli_value("--hot-budget", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code
+               : mp_parse_size(v, &o->tiering.hot_budget) == 0
+                   ? MP_OK
+                   : mp_fail(err, MP_EXIT_INPUT, "--hot-budget \"%s\": expected a size such as 524288, 512K, 4M or 1G", v);
     if ((got = mp_cli_value("--keep", argc, argv, i, &v, err)) != 0)
         return got < 0 ? err->code : add_rule(o, v, true, err);
     if ((got = mp_cli_value("--encode", argc, argv, i, &v, err)) != 0)
@@ -142,6 +163,14 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
         return MP_OK;
     if (!o->ckpt || !o->out)
         return mp_fail(err, MP_EXIT_INPUT, "missing %s; see moepack convert --help", o->ckpt ? "-o OUT.mpk" : "CKPT");
+    if (!o->stats && (o->tiering.n_tiers || o->tiering.hot_budget))
+        return mp_fail(err, MP_EXIT_INPUT, "--tiers and --hot-budget order experts by routing count: they need "
+                       "--stats STATS (from moepack profile)");
+    if (o->tiering.hot_budget && o->tiering.n_tiers && o->tiering.n_tiers != 3)
+        return mp_fail(err, MP_EXIT_INPUT, "--hot-budget makes 3 tiers (dense, hot, cold), not --tiers %d",
+                       o->tiering.n_tiers);
+    if (o->stats && !o->tiering.n_tiers)
+        o->tiering.n_tiers = o->tiering.hot_budget ? 3 : 2;
     struct stat st;
     if (!o->force && lstat(o->out, &st) == 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s already exists (use --force to replace it)", o->out);
@@ -170,10 +199,15 @@ static json_t *source_files_json(const mp_st_set *st)
 
 static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck)
 {
-    char command[4096];
-    snprintf(command, sizeof command, "moepack convert %s --scheme %s --group %d%s --method %s --cold-codec %s%s",
+    char command[4096], tiers[1200] = "";
+    if (o->stats && o->tiering.hot_budget)
+        snprintf(tiers, sizeof tiers, " --stats %s --hot-budget %llu", o->stats,
+                 (unsigned long long)o->tiering.hot_budget);
+    else if (o->stats)
+        snprintf(tiers, sizeof tiers, " --stats %s --tiers %d", o->stats, o->tiering.n_tiers);
+    snprintf(command, sizeof command, "moepack convert %s --scheme %s --group %d%s --method %s --cold-codec %s%s%s",
              o->ckpt, mp_scheme_name(o->policy.scheme), o->policy.group, o->policy.sym ? " --sym" : "",
-             o->method == MP_W4_MSE ? "mse" : "rtn", o->zstd ? "zstd" : "none", o->rules);
+             o->method == MP_W4_MSE ? "mse" : "rtn", o->zstd ? "zstd" : "none", o->rules, tiers);
     return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:b}", "tool", "moepack " MP_VERSION, "command", command,
                      "source", o->ckpt, "source_files", source_files_json(&ck->st), "scheme",
                      mp_scheme_name(o->policy.scheme), "method", o->method == MP_W4_MSE ? "mse" : "rtn", "group",
@@ -182,7 +216,10 @@ static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck)
 
 /* ---- the pass ---- */
 
-static const char *const pack_files[] = {"tier-0.bin", "tier-1.bin", "manifest.json", "manifest.xxh3",
+static const char *const pack_files[] = {"tier-0.bin", "tier-1.bin", "tier-2.bin", "tier-3.bin", "tier-4.bin",
+                                         "tier-5.bin", "tier-6.bin", "tier-7.bin", "tier-8.bin", "tier-9.bin",
+                                         "tier-10.bin", "tier-11.bin", "tier-12.bin", "tier-13.bin",
+                                         "tier-14.bin", "tier-15.bin", "manifest.json", "manifest.xxh3",
                                          "config.json", "generation_config.json", "tokenizer.json",
                                          "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", NULL};
 
@@ -217,12 +254,15 @@ static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const 
                           mp_error *err)
 {
     const mp_model *m = &ck->model;
-    bool has_experts = false, tier_zstd[2] = {false, o->zstd};
+    bool has_experts = false, tier_zstd[MP_TIERS_MAX] = {false};
+    for (int t = 1; t < MP_TIERS_MAX; t++)
+        tier_zstd[t] = o->zstd;
     for (int r = 0; r < plan->n_records; r++)
         has_experts |= plan->records[r].tier > 0;
     for (int p = 0; p < plan->n_parts; p++)
         stats->source_bytes += mp_convert_part_source_bytes(m, &plan->parts[p]);
-    mp_pack_writer *w = mp_pack_writer_new(o->out, has_experts ? 2 : 1, tier_zstd, o->zstd_level, err);
+    int n_tiers = o->stats ? o->tiering.n_tiers : has_experts ? 2 : 1;
+    mp_pack_writer *w = mp_pack_writer_new(o->out, n_tiers, tier_zstd, o->zstd_level, err);
     if (!w)
         return err->code;
     mp_cleanup_arm(mp_pack_writer_temp_dir(w), pack_files);
@@ -235,12 +275,47 @@ static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const 
     mp_progress_finish(&progress);
     if (rc == MP_OK) {
         stats->pack_bytes = mp_pack_writer_bytes(w);
-        rc = mp_pack_writer_finish(w, mp_model_config_json(m), provenance_json(o, ck), NULL, ck->dir, o->force, err);
+        rc = mp_pack_writer_finish(w, mp_model_config_json(m), provenance_json(o, ck), stats->routing_stats, ck->dir,
+                                   o->force, err);
+        stats->routing_stats = NULL; /* taken over */
     } else {
         mp_pack_writer_abort(w);
     }
     mp_cleanup_arm(NULL, NULL);
     stats->seconds = mp_now() - start;
+    return rc;
+}
+
+/* ---- tiers ---- */
+
+/* --stats: ranks the routed experts by routing count and rebuilds the plan with
+ * their tiers; the record sizes a --hot-budget needs come from the first plan. */
+static int plan_tiers(const convert_opts *o, const mp_model *m, mp_plan *plan, convert_stats *stats, mp_error *err)
+{
+    mp_stats s;
+    int rc = mp_stats_open(&s, o->stats, true, err);
+    if (rc != MP_OK)
+        return rc;
+    size_t n = (size_t)(m->cfg.n_layers + m->cfg.n_mtp) * (size_t)m->cfg.routing.n_experts + 1;
+    uint64_t *bytes = calloc(n, sizeof *bytes);
+    int *tier = calloc(n, sizeof *tier);
+    rc = bytes && tier ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    if (rc == MP_OK)
+        rc = mp_tiers_check_model(&s, m, o->ckpt, err);
+    if (rc == MP_OK)
+        rc = mp_tiers_expert_bytes(&o->policy, m, plan, bytes, err);
+    if (rc == MP_OK) {
+        stats->routing_stats = mp_tiers_assign(&s, o->stats, m, &o->tiering, bytes, tier, stats->tiers);
+        if (!stats->routing_stats)
+            rc = mp_fail(err, MP_EXIT_IO, "out of memory");
+    }
+    if (rc == MP_OK) {
+        mp_plan_free(plan);
+        rc = mp_plan_build(plan, m, tier, err);
+    }
+    free(bytes);
+    free(tier);
+    mp_stats_close(&s);
     return rc;
 }
 
@@ -257,6 +332,25 @@ static double bits_per_weight(uint64_t bytes, uint64_t params)
     return params ? 8.0 * (double)bytes / (double)params : 0;
 }
 
+static void print_tiers(const convert_opts *o, const convert_stats *s)
+{
+    printf("tiers       %d: routed experts by routing count in %s (%s)\n", o->tiering.n_tiers, o->stats,
+           o->tiering.hot_budget ? "hot budget" : "equal counts");
+    for (int t = 1; t < o->tiering.n_tiers; t++)
+        printf("  tier %-4d %5d experts %12llu bytes %6.1f%% of the routing\n", t, s->tiers[t].experts,
+               (unsigned long long)s->tiers[t].bytes, 100 * s->tiers[t].routing_share);
+}
+
+static json_t *tiers_json(const convert_opts *o, const convert_stats *s)
+{
+    json_t *list = json_array();
+    for (int t = 1; t < o->tiering.n_tiers; t++)
+        json_array_append_new(list, json_pack("{s:i, s:i, s:I, s:f}", "tier", t, "experts", s->tiers[t].experts,
+                                              "bytes", (json_int_t)s->tiers[t].bytes, "routing_share",
+                                              s->tiers[t].routing_share));
+    return list;
+}
+
 static void print_summary(const convert_opts *o, const convert_stats *s)
 {
     uint64_t params = 0, bytes = 0;
@@ -264,6 +358,8 @@ static void print_summary(const convert_opts *o, const convert_stats *s)
            mp_scheme_name(o->policy.scheme), o->method == MP_W4_MSE ? "mse" : "rtn", o->policy.group,
            o->policy.sym ? ", sym" : "", o->zstd ? ", zstd experts" : "");
     printf("tensors     %d in %d records\n", s->tensors, s->records);
+    if (o->stats)
+        print_tiers(o, s);
     printf("\n%-10s %14s %14s %12s\n", "class", "weights", "bytes", "bits/weight");
     for (int c = 0; c < MP_CLASS_COUNT; c++) {
         if (!s->params[c])
@@ -303,6 +399,8 @@ static void print_json(const convert_opts *o, const convert_stats *s)
                              "bytes_in", (json_int_t)s->source_bytes, "bytes_out", (json_int_t)s->pack_bytes,
                              "seconds", s->seconds, "mb_per_s", s->seconds > 0 ? (double)s->source_bytes / 1e6 / s->seconds : 0.0,
                              "peak_rss_kb", (json_int_t)peak_rss_kb(), "fallbacks", s->fallbacks);
+    if (o->stats)
+        json_object_set_new(root, "tiers", tiers_json(o, s));
     json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
     json_decref(root);
@@ -323,15 +421,18 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: %d tensor problem%s (see moepack inspect), first: %s", o.ckpt,
                      ck.model.n_problems, ck.model.n_problems == 1 ? "" : "s", ck.model.problems[0]);
     mp_plan plan = {0};
+    convert_stats stats = {0};
     if (rc == MP_OK)
         rc = mp_plan_build(&plan, &ck.model, NULL, err);
-    convert_stats stats = {0};
+    if (rc == MP_OK && o.stats)
+        rc = plan_tiers(&o, &ck.model, &plan, &stats, err);
     if (rc == MP_OK)
         rc = run_conversion(&o, &ck, &plan, &stats, err);
     if (rc == MP_OK && o.common.json)
         print_json(&o, &stats);
     else if (rc == MP_OK && !o.common.quiet)
         print_summary(&o, &stats);
+    json_decref(stats.routing_stats);
     mp_plan_free(&plan);
     if (ck.dir)
         mp_checkpoint_close(&ck);
