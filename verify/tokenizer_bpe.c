@@ -51,19 +51,19 @@ void mp_bpe_work_free(mp_bpe_work *w)
     free(w);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* p grown to hold need elements: the new array (cap updated), p itself when it is
+ * large enough, or NULL when out of memory (p is then left as it was). */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
-        return 0;
+        return p;
     size_t n = *cap ? *cap : 64;
     while (n < need)
         n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
+    void *q = realloc(p, n * elem);
+    if (q)
+        *cap = n;
+    return q;
 }
 
 static bool before(const candidate *a, const candidate *b)
@@ -73,8 +73,10 @@ static bool before(const candidate *a, const candidate *b)
 
 static int heap_push(mp_bpe_work *w, candidate c)
 {
-    if (grow((void **)&w->heap, &w->cap_heap, w->n_heap + 1, sizeof *w->heap) != 0)
+    candidate *heap = grow(w->heap, &w->cap_heap, w->n_heap + 1, sizeof *heap);
+    if (!heap)
         return -1;
+    w->heap = heap;
     size_t i = w->n_heap++;
     while (i > 0 && before(&c, &w->heap[(i - 1) / ARITY])) {
         w->heap[i] = w->heap[(i - 1) / ARITY];
@@ -108,8 +110,10 @@ static candidate heap_pop(mp_bpe_work *w)
 
 static int add_symbol(mp_bpe_work *w, int32_t id, uint32_t len)
 {
-    if (grow((void **)&w->sym, &w->cap_sym, w->n_sym + 1, sizeof *w->sym) != 0)
+    symbol *sym = grow(w->sym, &w->cap_sym, w->n_sym + 1, sizeof *sym);
+    if (!sym)
         return -1;
+    w->sym = sym;
     uint32_t pos = (uint32_t)w->n_sym;
     w->sym[pos] = (symbol){id, pos == 0 ? NONE : pos - 1, NONE, len};
     if (pos > 0)
@@ -130,8 +134,10 @@ static int find_char(const mp_bpe *m, mp_bpe_work *w, const char *c, size_t len,
         return 0;
     }
     size_t np = strlen(prefix), ns = strlen(suffix);
-    if (grow((void **)&w->buf, &w->cap_buf, np + len + ns, 1) != 0)
+    char *buf = grow(w->buf, &w->cap_buf, np + len + ns, 1);
+    if (!buf)
         return -1;
+    w->buf = buf;
     memcpy(w->buf, prefix, np);
     memcpy(w->buf + np, c, len);
     memcpy(w->buf + np + len, suffix, ns);

@@ -6,27 +6,29 @@
 #include "tokenizer_pretok.h"
 #include "unicode.h"
 
-static int reserve(void **p, size_t *cap, size_t need, size_t elem)
+/* p grown to hold need elements: the new array (cap updated), p itself when it is
+ * large enough, or NULL when out of memory (p is then left as it was). */
+static void *reserve(void *p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
-        return 0;
+        return p;
     size_t n = *cap ? *cap : 256;
     while (n < need)
         n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -1;
-    *p = q;
-    *cap = n;
-    return 0;
+    void *q = realloc(p, n * elem);
+    if (q)
+        *cap = n;
+    return q;
 }
 
 static int append_text(mp_words *out, const char *s, size_t len)
 {
     if (len == 0) /* out->text may still be NULL */
         return 0;
-    if (reserve((void **)&out->text, &out->cap, out->len + len, 1) != 0)
+    char *text = reserve(out->text, &out->cap, out->len + len, 1);
+    if (!text)
         return -1;
+    out->text = text;
     memcpy(out->text + out->len, s, len);
     out->len += len;
     return 0;
@@ -37,8 +39,10 @@ static int end_word(mp_words *out, size_t off, bool at_start)
 {
     if (out->len == off)
         return 0;
-    if (reserve((void **)&out->w, &out->cap_w, out->n + 1, sizeof *out->w) != 0)
+    mp_word *w = reserve(out->w, &out->cap_w, out->n + 1, sizeof *w);
+    if (!w)
         return -1;
+    out->w = w;
     out->w[out->n++] = (mp_word){off, out->len - off, at_start};
     return 0;
 }
@@ -157,6 +161,7 @@ static int metaspace_word(const mp_pretok_step *st, const char *s, size_t len, b
     size_t rep = strlen(st->replacement);
     size_t off = out->len;
     bool prepend = st->prepend == MP_PREPEND_ALWAYS || (st->prepend == MP_PREPEND_FIRST && at_start);
+    /* HF replaces spaces first, so a leading space already counts as a replacement */
     if (prepend && !(len > 0 && s[0] == ' ') && !starts_with(s, len, st->replacement) &&
         append_text(out, st->replacement, rep) != 0)
         return -1;
