@@ -1,8 +1,10 @@
 #include "chunks.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "../core/fileio.h"
@@ -33,18 +35,29 @@ static int read_ids(mp_chunks *c, const char *path, int32_t **ids, size_t *n, mp
     return rc;
 }
 
+static bool has_tokenizer(const char *model_dir)
+{
+    char *path = mp_path_join(model_dir, "tokenizer.json");
+    bool found = path && access(path, F_OK) == 0;
+    free(path);
+    return found;
+}
+
 int mp_chunks_load(mp_chunks *c, const char *model_dir, const char *text_path, const char *tokens_path, int ctx,
                    int64_t max_chunks, mp_error *err)
 {
     memset(c, 0, sizeof *c);
     mp_tokenizer *tok = NULL;
-    int rc = mp_tokenizer_load(model_dir, &tok, err);
+    int rc = MP_OK;
+    /* Token ids need no tokenizer; when there is one it still says whether BOS leads. */
+    if (text_path || has_tokenizer(model_dir))
+        rc = mp_tokenizer_load(model_dir, &tok, err);
     if (rc)
         return rc;
     int32_t *ids = NULL;
     size_t n = 0;
     rc = text_path ? tokenize_text(c, tok, text_path, &ids, &n, err) : read_ids(c, tokens_path, &ids, &n, err);
-    c->bos = mp_tokenizer_bos(tok);
+    c->bos = tok ? mp_tokenizer_bos(tok) : -1;
     mp_tokenizer_free(tok);
     if (rc)
         return rc;
