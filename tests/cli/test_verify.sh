@@ -117,7 +117,7 @@ if command -v chromium >/dev/null 2>&1; then
         --screenshot="$TMP/report.png" --window-size=1200,2600 "file://$TMP/report.html" >/dev/null 2>&1
     size=$(wc -c <"$TMP/report.png" 2>/dev/null || echo 0)
     [ "$size" -gt 50000 ] && pass "chromium renders the verify report ($size bytes of PNG)" || fail "chromium renders the verify report" "PNG of $size bytes"
-    [ -n "$KEEP_SCREENSHOT" ] && cp "$TMP/report.png" "$KEEP_SCREENSHOT"
+    if [ -n "$KEEP_SCREENSHOT" ]; then cp "$TMP/report.png" "$KEEP_SCREENSHOT"; fi
 else
     skip "verify report screenshot" "chromium not installed"
 fi
