@@ -36,10 +36,11 @@ int mp_tiers_check_model(const mp_stats *s, const mp_model *m, const char *ckpt,
     int want[] = {cfg->vocab, cfg->hidden, cfg->n_layers, cfg->routing.n_experts, cfg->routing.top_k};
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
         json_t *v = json_object_get(id, keys[k]);
-        if (!json_is_integer(v) || json_integer_value(v) != want[k])
+        if (!json_is_integer(v))
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field model.%s: expected an integer", s->path, keys[k]);
+        if (json_integer_value(v) != want[k])
             return mp_fail(err, MP_EXIT_INPUT, "%s: model field %s is %lld, %d in %s: the statistics must come from "
-                           "the same model", s->path, keys[k], json_is_integer(v) ? (long long)json_integer_value(v) : -1LL,
-                           want[k], ckpt);
+                           "the same model", s->path, keys[k], (long long)json_integer_value(v), want[k], ckpt);
     }
     for (int li = 0; li < cfg->n_layers; li++)
         if (m->layers[li].is_moe && mp_stats_layer_row(s, li) < 0)
