@@ -283,7 +283,7 @@ static int run_against_file(const mp_run_options *o, mp_model_run *test, mp_ref_
 }
 
 /* The reference's own perplexity: from its footer when the whole file was used,
- * else from the stored log-probs of the targets where they are in the top K. */
+ * else from the stored 16-bit log-probs of the targets (top-K files: unknown). */
 static int verify_against_file(const mp_run_options *o, mp_model_run *test, mp_verify_result *r, mp_error *err)
 {
     mp_ref_reader ref;
@@ -298,7 +298,8 @@ static int verify_against_file(const mp_run_options *o, mp_model_run *test, mp_v
         rc = run_against_file(o, test, &ref, o->text || o->tokens ? &text : NULL, r, err);
     if (!rc) {
         double nll = json_real_value(json_object_get(ref.footer, "nll_mean"));
-        r->logits.nll_ref = r->chunks == ref.n_chunks ? nll * (double)r->logits.n : NAN;
+        if (r->chunks == ref.n_chunks)
+            r->logits.nll_ref = nll * (double)r->logits.n; /* exact, where the rows hold 16-bit or top-K values */
     }
     mp_chunks_free(&text);
     mp_ref_close(&ref);

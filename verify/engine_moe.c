@@ -38,7 +38,7 @@ static void route_token(const mp_routing *r, float *probs, int *chosen, float *w
     for (int j = 0; j < r->top_k; j++) {
         int best = -1;
         for (int x = 0; x < r->n_experts; x++)
-            if (probs[x] >= 0 && (best < 0 || probs[x] > probs[best]))
+            if (probs[x] != -1 && (best < 0 || probs[x] > probs[best])) /* NaN scores still pick an expert */
                 best = x;
         chosen[j] = best;
         weights[j] = probs[best];

@@ -92,7 +92,7 @@ int mp_logit_metrics_add(mp_logit_metrics *m, const mp_ref_rows *ref, const floa
             nll[2 * j + 1] = r_lse - r[targets[j]];
         } else if (ref->q) {
             kl = kld_quantized(ref->max_lp[j], ref->q + j * vocab, t, t_lse, vocab, &ref_top);
-            nll[2 * j + 1] = NAN;
+            nll[2 * j + 1] = -(ref->max_lp[j] - ref->q[j * vocab + targets[j]] * MP_REF_LP_STEP);
         } else {
             r_lse = ref->lse[j];
             kl = kld_top_k(ref->ids + j * ref->k, ref->lp + j * ref->k, ref->k, t, t_lse);

@@ -83,6 +83,11 @@ expect_exit "verify bf16 pack against the checkpoint" 0 "$MOEPACK" verify "$TMP/
 expect_contains "bf16 pack: zero weight error" "$TMP/out" '"rel_err": 0.0'
 grep -q '"rel_err": [1-9]' "$TMP/out" && fail "bf16 pack: no tensor differs" || pass "bf16 pack: no tensor differs"
 
+expect_exit "verify a part of the reference file" 0 "$MOEPACK" verify "$TMP/bf16.mpk" --reference "$TMP/moby.ref" --chunks 10 --json
+p=$(sed -n 's/.*"ppl": \([0-9.]*\).*/\1/p' "$TMP/out"); r=$(sed -n 's/.*"ppl_reference": \([0-9.]*\).*/\1/p' "$TMP/out")
+awk -v p="$p" -v r="$r" 'BEGIN { d = p / r - 1; exit !(d < 1e-4 && d > -1e-4) }' \
+    && pass "reference PPL of a part read from 16-bit log-probs ($r vs $p)" || fail "reference PPL of a part" "$r vs $p"
+
 # A w4a16 pack: a KLD well above the floor, thresholds decide the exit code.
 expect_exit "verify w4 pack, loose threshold" 0 "$MOEPACK" verify "$TMP/w4.mpk" --reference "$TMP/moby.ref" --max-kld 0.05 --min-top1 80 --json
 kld=$(sed -n 's/.*"kld_mean": \([0-9.e-]*\).*/\1/p' "$TMP/out")
