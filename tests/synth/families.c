@@ -172,7 +172,7 @@ static void add_embedding(builder *b, const char *name)
 {
     synth_tensor t = {.values = VAL_EMBED, .enc = ENC_PLAIN, .dtype = b->o->dtype, .ndim = 2,
                       .shape = {b->o->vocab, b->o->hidden}, .experts = 1, .rows = b->o->vocab,
-                      .cols = b->o->hidden, .seed = seed_of(b, name)};
+                      .cols = b->o->hidden, .seed = seed_of(b, name), .hot_channels = b->o->outliers};
     push(b, t, name);
 }
 

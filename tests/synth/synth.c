@@ -57,6 +57,9 @@ static const char usage[] =
     "  --yarn F          MLA families: rope_scaling yarn with this factor [none]\n"
     "  --sliding-window N  gpt_oss sliding_window [16]\n"
     "  --tie             tie_word_embeddings true: no lm_head.weight\n"
+    "  --outliers        trained-looking activations: 1 in every 64 embedding\n"
+    "                    columns 20x larger, so the residual stream carries a few\n"
+    "                    hot channels into every norm and linear (off by default)\n"
     "\n"
     "Storage:\n"
     "  --dtype bf16|f32|f16  dtype of unquantized tensors [bf16];\n"
@@ -180,6 +183,8 @@ static int parse_switch(const char *arg, synth_options *o, bool *help)
         o->v3_full = true;
     else if (strcmp(arg, "--tie") == 0)
         o->tie = 1;
+    else if (strcmp(arg, "--outliers") == 0)
+        o->outliers = true;
     else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
         *help = true;
     else

@@ -43,6 +43,7 @@ typedef struct {
     long long seed;
     mp_dtype dtype;
     bool fp8, mxfp4;
+    bool outliers; /* a few embedding channels 20x larger: hot residual channels */
     int shards;
     bool v3_full;
 } synth_options;
@@ -84,6 +85,7 @@ typedef struct {
     int64_t experts, rows, cols;       /* logical shape [experts][rows][cols] */
     uint64_t seed;                     /* of the logical tensor: a weight and its scales agree */
     uint64_t channel_seed;             /* picks outlier input channels; shared by all tensors */
+    bool hot_channels;                 /* VAL_EMBED with --outliers: 1 in 64 columns x20 */
     uint64_t nbytes;
     int shard;
 } synth_tensor;

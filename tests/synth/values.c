@@ -76,6 +76,19 @@ static void mark_outlier_channels(const synth_tensor *t, float *col_std)
     }
 }
 
+/* --outliers: trained LLMs carry a few residual channels far larger than the rest
+ * ("massive activations"), which every RMSNorm and linear then sees. 1 of every 64
+ * embedding columns (hidden channels) gets 20x the magnitude; the positions depend
+ * only on the global seed and the width, and mostly differ from the weight ones. */
+static void mark_hot_channels(const synth_tensor *t, float *col_std)
+{
+    for (int64_t start = 0; start < t->cols; start += 64) {
+        int64_t width = t->cols - start < 64 ? t->cols - start : 64;
+        uint64_t h = stream_at(t->channel_seed ^ 0x686f742063686e73ull ^ (uint64_t)t->cols, (uint64_t)start);
+        col_std[start + (int64_t)(h % (uint64_t)width)] *= 20.0f;
+    }
+}
+
 static int source_init(value_source *s, const synth_tensor *t)
 {
     double std = 0.0;
@@ -106,6 +119,8 @@ static int source_init(value_source *s, const synth_tensor *t)
         s->col_std[c] = (float)std;
     if (t->values == VAL_LINEAR)
         mark_outlier_channels(t, s->col_std);
+    if (t->values == VAL_EMBED && t->hot_channels)
+        mark_hot_channels(t, s->col_std);
     return 0;
 }
 
