@@ -25,24 +25,18 @@ int mp_act_parse(const char *text, mp_act_mode *out)
     return 0;
 }
 
-/* What the engine runs today; the rest fails with a clear message. */
+/* What the engine runs: every family; the rest (RoPE scalings other than YaRN)
+ * fails with a clear message. MTP layers are not run: they are not part of the
+ * next-token model. */
 static int check_supported(const mp_config *c, const char *path, mp_error *err)
 {
-    const char *what = NULL;
-    if (c->family == MP_FAMILY_DEEPSEEK_V2 || c->family == MP_FAMILY_DEEPSEEK_V3 || c->family == MP_FAMILY_GLM4_MOE ||
-        c->family == MP_FAMILY_GPT_OSS)
-        what = mp_family_name(c->family);
-    else if (c->routing.score != MP_SCORE_SOFTMAX || c->routing.order != MP_ROUTE_SCORE_THEN_TOPK ||
-             c->routing.n_group > 1)
-        what = "this routing function";
-    else if (c->rope_type[0] && strcmp(c->rope_type, "default") != 0)
-        what = "rope_scaling";
-    else if (c->partial_rotary > 0 && c->partial_rotary < 1)
-        what = "partial rotary embeddings";
-    if (what)
+    if (c->rope_type[0] && strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "yarn") != 0)
         return mp_fail(err, MP_EXIT_INPUT,
-                       "%s: the engine does not run %s yet (it runs Mixtral, Qwen2-MoE, Qwen3-MoE and OLMoE)", path,
-                       what);
+                       "%s: the engine does not run rope_scaling type \"%s\" yet (it runs default and yarn)", path,
+                       c->rope_type);
+    if (eng_rope_dim(c) % 2 != 0 || eng_rope_dim(c) <= 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: the engine does not run a rotary width of %d (it must be even)", path,
+                       eng_rope_dim(c));
     return MP_OK;
 }
 
@@ -150,7 +144,7 @@ static int run_layer(mp_engine *e, int li, float *x, int n_seq, int n_ctx, float
     int64_t n = (int64_t)n_seq * n_ctx, d = e->cfg->hidden;
     float eps = (float)e->cfg->rms_eps;
     mp_rmsnorm_rows(x, n, d, L->input_norm, eps, h);
-    rc = eng_attention(e, L, h, n_seq, n_ctx, tmp, hooks, err);
+    rc = eng_attention(e, li, h, n_seq, n_ctx, tmp, hooks, err);
     for (int64_t i = 0; !rc && i < n * d; i++)
         x[i] += tmp[i];
     if (!rc) {

@@ -1,5 +1,8 @@
-/* Grouped-query attention with RoPE in the HF "rotate_half" layout, optional
- * q/k RMSNorms (per head or over the whole projection), causal softmax. */
+/* Grouped-query attention: q/k/v (with biases when present), optional q/k
+ * RMSNorms (per head or over the whole projection), RoPE on the first
+ * eng_rope_dim values of each head (all of it, or GLM-4.5's partial rotary) in the
+ * "rotate_half" layout, and a causal softmax, optionally limited to a sliding
+ * window and with GPT-OSS's per-head sink logit. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -9,101 +12,89 @@
 #include "engine_internal.h"
 #include "linalg.h"
 
-/* cos/sin tables computed the way HF does in f32: inv_freq = 1 / theta^(2i/d),
- * angle = position * inv_freq. */
-int eng_rope_init(mp_engine *e, int positions, mp_error *err)
-{
-    if (positions <= e->rope_positions)
-        return MP_OK;
-    int half = e->cfg->head_dim / 2;
-    float *c = realloc(e->rope_cos, (size_t)positions * (size_t)half * sizeof *c);
-    if (c)
-        e->rope_cos = c;
-    float *s = realloc(e->rope_sin, (size_t)positions * (size_t)half * sizeof *s);
-    if (s)
-        e->rope_sin = s;
-    if (!c || !s)
-        return mp_fail(err, MP_EXIT_IO, "out of memory for rope tables");
-    for (int i = 0; i < half; i++) {
-        float inv_freq = 1.0f / powf((float)e->cfg->rope_theta, (float)(2 * i) / (float)e->cfg->head_dim);
-        for (int p = 0; p < positions; p++) {
-            float angle = (float)p * inv_freq;
-            e->rope_cos[p * half + i] = cosf(angle);
-            e->rope_sin[p * half + i] = sinf(angle);
-        }
-    }
-    e->rope_positions = positions;
-    return MP_OK;
-}
-
-/* Rotates each head of each row (row t sits at position t % n_ctx). */
-static void apply_rope(const mp_engine *e, float *x, int64_t n, int n_ctx, int heads)
-{
-    int hd = e->cfg->head_dim, half = hd / 2;
-    for (int64_t t = 0; t < n; t++) {
-        const float *c = e->rope_cos + (t % n_ctx) * half, *s = e->rope_sin + (t % n_ctx) * half;
-        for (int h = 0; h < heads; h++) {
-            float *v = x + (t * heads + h) * hd;
-            for (int i = 0; i < half; i++) {
-                float a = v[i], b = v[i + half];
-                v[i] = a * c[i] - b * s[i];
-                v[i + half] = b * c[i] + a * s[i];
-            }
-        }
-    }
-}
-
 /* RMSNorm over each head (len = head_dim) or over each whole row. */
 static void qk_norm(const mp_engine *e, float *x, int64_t n, int64_t width, const float *w, int64_t len)
 {
     mp_rmsnorm_rows(x, n * (width / len), len, w, (float)e->cfg->rms_eps, x);
 }
 
-/* out[n_ctx, heads * hd] for one sequence and one head: softmax(q k^T / sqrt(hd)) v. */
-static void attend_head(const mp_engine *e, const float *q, const float *k, const float *v, int n_ctx, int h,
-                        int kv_h, float *scores, float *out)
+/* Softmax over row[lo .. hi) with an optional sink logit that takes its share of
+ * the denominator but attends to nothing (HF appends it as a column, softmaxes,
+ * then drops it); everything outside the range is zeroed. */
+static void masked_softmax(float *row, int n, int lo, int hi, const float *sink)
 {
-    const mp_config *c = e->cfg;
-    int hd = c->head_dim, qs = c->n_heads * hd, ks = c->n_kv_heads * hd;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_ctx, n_ctx, hd, 1.0f / sqrtf((float)hd), q + h * hd, qs,
-                k + kv_h * hd, ks, 0.0f, scores, n_ctx);
-    for (int i = 0; i < n_ctx; i++) {
-        float *row = scores + (int64_t)i * n_ctx;
-        mp_softmax(row, i + 1);
-        memset(row + i + 1, 0, (size_t)(n_ctx - i - 1) * sizeof *row);
+    float max = sink ? *sink : row[lo];
+    for (int j = lo; j < hi; j++)
+        max = row[j] > max ? row[j] : max;
+    float sum = sink ? expf(*sink - max) : 0;
+    for (int j = lo; j < hi; j++) {
+        row[j] = expf(row[j] - max);
+        sum += row[j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_ctx, hd, n_ctx, 1.0f, scores, n_ctx, v + kv_h * hd, ks,
-                0.0f, out + h * hd, qs);
+    for (int j = lo; j < hi; j++)
+        row[j] /= sum;
+    memset(row, 0, (size_t)lo * sizeof *row);
+    memset(row + hi, 0, (size_t)(n - hi) * sizeof *row);
 }
 
-/* scores: one n_ctx x n_ctx buffer per thread. */
-static void attend_all(const mp_engine *e, const float *q, const float *k, const float *v, int n_seq, int n_ctx,
-                       float *scores, float *out)
+/* One sequence, one head: out rows (stride heads * v_dim) = softmax(q k^T) v. */
+static void attend_head(const eng_attn_shape *a, const float *q, const float *k, const float *v, int n_ctx, int h,
+                        float *scores, float *out)
 {
-    const mp_config *c = e->cfg;
-    int group = c->n_heads / c->n_kv_heads;
-    int64_t qs = (int64_t)c->n_heads * c->head_dim, ks = (int64_t)c->n_kv_heads * c->head_dim;
+    int kv_h = h / (a->heads / a->kv_heads);
+    int qs = a->heads * a->qk_dim, ks = a->kv_heads * a->qk_dim, vs = a->kv_heads * a->v_dim;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_ctx, n_ctx, a->qk_dim, a->scale, q + h * a->qk_dim, qs,
+                k + kv_h * a->qk_dim, ks, 0.0f, scores, n_ctx);
+    for (int i = 0; i < n_ctx; i++) {
+        int lo = a->window > 0 && i - a->window + 1 > 0 ? i - a->window + 1 : 0;
+        masked_softmax(scores + (int64_t)i * n_ctx, n_ctx, lo, i + 1, a->sinks ? &a->sinks[h] : NULL);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n_ctx, a->v_dim, n_ctx, 1.0f, scores, n_ctx,
+                v + kv_h * a->v_dim, vs, 0.0f, out + h * a->v_dim, a->heads * a->v_dim);
+}
+
+/* Every (sequence, head) pair is an independent job writing its own output
+ * columns, so the result does not depend on the thread count. */
+int eng_attend(const eng_attn_shape *a, const float *q, const float *k, const float *v, int n_seq, int n_ctx,
+               float *out)
+{
+    float *scores = malloc((size_t)omp_get_max_threads() * (size_t)n_ctx * (size_t)n_ctx * sizeof *scores);
+    if (!scores)
+        return MP_EXIT_IO;
+    int64_t qs = (int64_t)a->heads * a->qk_dim, ks = (int64_t)a->kv_heads * a->qk_dim;
+    int64_t vs = (int64_t)a->kv_heads * a->v_dim, os = (int64_t)a->heads * a->v_dim;
     #pragma omp parallel for schedule(dynamic)
-    for (int job = 0; job < n_seq * c->n_heads; job++) {
-        int s = job / c->n_heads, h = job % c->n_heads;
+    for (int job = 0; job < n_seq * a->heads; job++) {
+        int s = job / a->heads, h = job % a->heads;
         int64_t row0 = (int64_t)s * n_ctx;
         float *mine = scores + (int64_t)omp_get_thread_num() * n_ctx * n_ctx;
-        attend_head(e, q + row0 * qs, k + row0 * ks, v + row0 * ks, n_ctx, h, h / group, mine, out + row0 * qs);
+        attend_head(a, q + row0 * qs, k + row0 * ks, v + row0 * vs, n_ctx, h, mine, out + row0 * os);
     }
+    free(scores);
+    return MP_OK;
 }
 
-int eng_attention(mp_engine *e, const eng_layer *L, const float *h, int n_seq, int n_ctx, float *out,
+static eng_attn_shape gqa_shape(const mp_engine *e, const eng_layer *L, int li)
+{
+    const mp_config *c = e->cfg;
+    bool sliding = c->sliding && c->sliding[li] && c->sliding_window > 0;
+    return (eng_attn_shape){.heads = c->n_heads, .kv_heads = c->n_kv_heads, .qk_dim = c->head_dim,
+                            .v_dim = c->head_dim, .scale = 1.0f / sqrtf((float)c->head_dim),
+                            .window = sliding ? c->sliding_window : 0, .sinks = L->sinks};
+}
+
+int eng_attention(mp_engine *e, int li, const float *h, int n_seq, int n_ctx, float *out,
                   const mp_engine_hooks *hooks, mp_error *err)
 {
     const mp_config *c = e->cfg;
+    const eng_layer *L = &e->layers[li];
+    if (L->kv_a.w)
+        return eng_mla_attention(e, L, h, n_seq, n_ctx, out, hooks, err);
     int64_t n = (int64_t)n_seq * n_ctx, qw = L->q.rows, kw = L->k.rows;
     float *q = malloc((size_t)(n * qw) * sizeof *q), *k = malloc((size_t)(n * kw) * sizeof *k);
     float *v = malloc((size_t)(n * kw) * sizeof *v), *ctx = malloc((size_t)(n * qw) * sizeof *ctx);
-    float *scores = malloc((size_t)omp_get_max_threads() * (size_t)n_ctx * (size_t)n_ctx * sizeof *scores);
-    int rc = MP_OK;
-    if (!q || !k || !v || !ctx || !scores) {
-        rc = mp_fail(err, MP_EXIT_IO, "out of memory for attention over %lld tokens", (long long)n);
-    } else {
+    int rc = !q || !k || !v || !ctx ? MP_EXIT_IO : MP_OK;
+    if (!rc) {
         eng_linear_apply(e, &L->q, h, n, q, hooks);
         eng_linear_apply(e, &L->k, h, n, k, hooks);
         eng_linear_apply(e, &L->v, h, n, v, hooks);
@@ -111,15 +102,18 @@ int eng_attention(mp_engine *e, const eng_layer *L, const float *h, int n_seq, i
             qk_norm(e, q, n, qw, L->q_norm, L->q_norm_len);
         if (L->k_norm)
             qk_norm(e, k, n, kw, L->k_norm, L->k_norm_len);
-        apply_rope(e, q, n, n_ctx, c->n_heads);
-        apply_rope(e, k, n, n_ctx, c->n_kv_heads);
-        attend_all(e, q, k, v, n_seq, n_ctx, scores, ctx);
-        eng_linear_apply(e, &L->o, ctx, n, out, hooks);
+        eng_rope_apply(e, q, n, n_ctx, c->n_heads, c->head_dim, 0, false);
+        eng_rope_apply(e, k, n, n_ctx, c->n_kv_heads, c->head_dim, 0, false);
+        eng_attn_shape shape = gqa_shape(e, L, li);
+        rc = eng_attend(&shape, q, k, v, n_seq, n_ctx, ctx);
     }
+    if (!rc)
+        eng_linear_apply(e, &L->o, ctx, n, out, hooks);
     free(q);
     free(k);
     free(v);
     free(ctx);
-    free(scores);
-    return rc;
+    if (rc)
+        return mp_fail(err, MP_EXIT_IO, "out of memory for attention over %lld tokens", (long long)n);
+    return MP_OK;
 }

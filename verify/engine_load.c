@@ -75,7 +75,13 @@ static int load_qk_norm(mp_engine *e, const char *name, float **out, int64_t *le
     return read_vector(e, name, *len, out, err);
 }
 
-static int load_attention(mp_engine *e, eng_layer *L, const char *p, mp_error *err)
+/* An optional vector of exactly n values (absent: left NULL). */
+static int load_optional_vector(mp_engine *e, const char *name, int64_t n, float **out, mp_error *err)
+{
+    return mp_wsrc_has(e->src, name) ? read_vector(e, name, n, out, err) : MP_OK;
+}
+
+static int load_gqa(mp_engine *e, eng_layer *L, const char *p, mp_error *err)
 {
     const mp_config *c = e->cfg;
     int64_t d = c->hidden, q_width = (int64_t)c->n_heads * c->head_dim, kv_width = (int64_t)c->n_kv_heads * c->head_dim;
@@ -92,6 +98,8 @@ static int load_attention(mp_engine *e, eng_layer *L, const char *p, mp_error *e
     if (!rc) rc = load_qk_norm(e, name, &L->q_norm, &L->q_norm_len, err);
     snprintf(name, sizeof name, "%s.attn.k_norm", p);
     if (!rc) rc = load_qk_norm(e, name, &L->k_norm, &L->k_norm_len, err);
+    snprintf(name, sizeof name, "%s.attn.sinks", p);
+    if (!rc) rc = load_optional_vector(e, name, c->n_heads, &L->sinks, err);
     if (!rc && L->q_norm && L->q_norm_len != c->head_dim && L->q_norm_len != q_width)
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: tensor %s.attn.q_norm: %lld values, expected %d or %lld",
                      e->src->path, p, (long long)L->q_norm_len, c->head_dim, (long long)q_width);
@@ -101,6 +109,41 @@ static int load_attention(mp_engine *e, eng_layer *L, const char *p, mp_error *e
     return rc;
 }
 
+/* MLA: q (q_lora_rank 0) or q_a, q_a_norm, q_b; kv_a, kv_a_norm, kv_b; o. */
+static int load_mla(mp_engine *e, eng_layer *L, const char *p, mp_error *err)
+{
+    const mp_config *c = e->cfg;
+    int64_t d = c->hidden, H = c->n_heads, qk = c->qk_nope_dim + c->qk_rope_dim;
+    char name[96];
+    int rc = MP_OK;
+    if (c->q_lora_rank > 0) {
+        snprintf(name, sizeof name, "%s.attn.q_a", p);
+        rc = load_linear(e, &L->q_a, name, c->q_lora_rank, d, true, err);
+        snprintf(name, sizeof name, "%s.attn.q_a_norm", p);
+        if (!rc) rc = read_vector(e, name, c->q_lora_rank, &L->q_a_norm, err);
+        snprintf(name, sizeof name, "%s.attn.q_b", p);
+        if (!rc) rc = load_linear(e, &L->q_b, name, H * qk, c->q_lora_rank, true, err);
+    } else {
+        snprintf(name, sizeof name, "%s.attn.q", p);
+        rc = load_linear(e, &L->q, name, H * qk, d, true, err);
+    }
+    snprintf(name, sizeof name, "%s.attn.kv_a", p);
+    if (!rc) rc = load_linear(e, &L->kv_a, name, c->kv_lora_rank + c->qk_rope_dim, d, true, err);
+    snprintf(name, sizeof name, "%s.attn.kv_a_norm", p);
+    if (!rc) rc = read_vector(e, name, c->kv_lora_rank, &L->kv_a_norm, err);
+    snprintf(name, sizeof name, "%s.attn.kv_b", p);
+    if (!rc) rc = load_linear(e, &L->kv_b, name, H * (c->qk_nope_dim + c->v_head_dim), c->kv_lora_rank, true, err);
+    snprintf(name, sizeof name, "%s.attn.o", p);
+    if (!rc) rc = load_linear(e, &L->o, name, d, H * c->v_head_dim, true, err);
+    return rc;
+}
+
+static int load_attention(mp_engine *e, eng_layer *L, const char *p, mp_error *err)
+{
+    bool mla = e->cfg->family == MP_FAMILY_DEEPSEEK_V2 || e->cfg->family == MP_FAMILY_DEEPSEEK_V3;
+    return mla ? load_mla(e, L, p, err) : load_gqa(e, L, p, err);
+}
+
 static int load_moe(mp_engine *e, eng_layer *L, const char *p, mp_error *err)
 {
     const mp_config *c = e->cfg;
@@ -108,6 +151,8 @@ static int load_moe(mp_engine *e, eng_layer *L, const char *p, mp_error *err)
     char name[96];
     snprintf(name, sizeof name, "%s.router", p);
     int rc = load_linear(e, &L->router, name, n, c->hidden, true, err);
+    snprintf(name, sizeof name, "%s.correction_bias", p);
+    if (!rc) rc = load_optional_vector(e, name, n, &L->correction_bias, err);
     L->experts = calloc((size_t)n, sizeof *L->experts);
     if (!L->experts)
         return mp_fail(err, MP_EXIT_IO, "out of memory loading %s experts", p);
@@ -155,6 +200,14 @@ void eng_free_layer(mp_engine *e, int li)
     free(L->post_attn_norm);
     free(L->q_norm);
     free(L->k_norm);
+    free(L->sinks);
+    free(L->q_a_norm);
+    free(L->kv_a_norm);
+    free(L->correction_bias);
+    eng_free_linear(&L->q_a);
+    eng_free_linear(&L->q_b);
+    eng_free_linear(&L->kv_a);
+    eng_free_linear(&L->kv_b);
     eng_free_linear(&L->q);
     eng_free_linear(&L->k);
     eng_free_linear(&L->v);

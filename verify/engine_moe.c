@@ -1,11 +1,21 @@
-/* The MLP blocks: dense SwiGLU, and the MoE block (router, top-k, routed experts
- * added in expert order as HF's index_add_ does, shared experts with their gate). */
+/* The MLP blocks: dense SwiGLU (GPT-OSS: its clamped variant), and the MoE block
+ * (router, top-k, routed experts added in expert order as HF's index_add_ does,
+ * shared experts with their gate, or always added when they have none). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
 #include "linalg.h"
+
+/* GPT-OSS: gate <= limit, up in [-limit, limit], out = (up + 1) * gate * sigmoid(1.702 gate). */
+static void clamped_swiglu(float *gate, const float *up, int64_t n, float limit)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float g = fminf(gate[i], limit), u = fmaxf(fminf(up[i], limit), -limit);
+        gate[i] = (u + 1.0f) * (g / (1.0f + expf(-1.702f * g)));
+    }
+}
 
 int eng_mlp_apply(const mp_engine *e, const eng_mlp *m, const float *x, int64_t n, float *out, float *keep_act,
                   const mp_engine_hooks *hooks)
@@ -19,37 +29,17 @@ int eng_mlp_apply(const mp_engine *e, const eng_mlp *m, const float *x, int64_t 
     }
     eng_linear_apply(e, &m->gate, x, n, gate, hooks);
     eng_linear_apply(e, &m->up, x, n, up, hooks);
-    for (int64_t i = 0; i < n * width; i++)
-        gate[i] = mp_silu(gate[i]) * up[i];
+    if (e->cfg->family == MP_FAMILY_GPT_OSS)
+        clamped_swiglu(gate, up, n * width, (float)e->cfg->swiglu_limit);
+    else
+        for (int64_t i = 0; i < n * width; i++)
+            gate[i] = mp_silu(gate[i]) * up[i];
     if (keep_act)
         memcpy(keep_act, gate, (size_t)(n * width) * sizeof *keep_act);
     eng_linear_apply(e, &m->down, gate, n, out, hooks);
     free(gate);
     free(up);
     return MP_OK;
-}
-
-/* Softmax over the experts, the top_k largest (ties: lower index first),
- * optionally renormalised, times routed_scaling_factor. */
-static void route_token(const mp_routing *r, float *probs, int *chosen, float *weights)
-{
-    mp_softmax(probs, r->n_experts);
-    float sum = 0;
-    for (int j = 0; j < r->top_k; j++) {
-        int best = -1;
-        for (int x = 0; x < r->n_experts; x++)
-            if (probs[x] != -1 && (best < 0 || probs[x] > probs[best])) /* NaN scores still pick an expert */
-                best = x;
-        chosen[j] = best;
-        weights[j] = probs[best];
-        sum += probs[best];
-        probs[best] = -1; /* taken */
-    }
-    for (int j = 0; j < r->top_k; j++) {
-        if (r->norm_topk)
-            weights[j] /= sum;
-        weights[j] *= (float)r->scaling;
-    }
 }
 
 /* Tokens grouped by expert: rows[start[x] .. start[x + 1]) went to expert x. */
@@ -157,12 +147,15 @@ int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const m
     float *logits = malloc((size_t)(n * r->n_experts) * sizeof *logits);
     int *chosen = malloc((size_t)(n * r->top_k) * sizeof *chosen);
     float *weights = malloc((size_t)(n * r->top_k) * sizeof *weights);
+    float *scratch = malloc(2 * (size_t)r->n_experts * sizeof *scratch);
+    bool *flags = malloc(2 * (size_t)r->n_experts * sizeof *flags);
     expert_groups g = {0};
-    int rc = !logits || !chosen || !weights ? MP_EXIT_IO : MP_OK;
+    int rc = !logits || !chosen || !weights || !scratch || !flags ? MP_EXIT_IO : MP_OK;
     if (!rc) {
         eng_linear_apply(e, &L->router, h, n, logits, hooks);
         for (int64_t t = 0; t < n; t++)
-            route_token(r, logits + t * r->n_experts, chosen + t * r->top_k, weights + t * r->top_k);
+            eng_route_token(r, L->correction_bias, logits + t * r->n_experts, scratch, flags, chosen + t * r->top_k,
+                            weights + t * r->top_k);
         if (hooks && hooks->routing)
             hooks->routing(hooks->user, li, chosen, weights, n, r->top_k);
         rc = group_by_expert(chosen, weights, n, r->top_k, r->n_experts, &g);
@@ -175,6 +168,8 @@ int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const m
     free(logits);
     free(chosen);
     free(weights);
+    free(scratch);
+    free(flags);
     if (rc)
         return mp_fail(err, MP_EXIT_IO, "out of memory in layer %d's experts (%lld tokens)", li, (long long)n);
     return MP_OK;
