@@ -90,7 +90,7 @@ int eng_mla_attention(mp_engine *e, const eng_layer *L, const float *h, int n_se
 /* engine_route.c: per token the top_k experts and their weights from the router
  * logits (overwritten); bias is the correction bias or NULL; scratch holds
  * 2 * n_experts floats and flags 2 * n_experts flags. */
-void eng_route_token(const mp_routing *r, const float *bias, float *logits, float *scratch, bool *flags,
+void eng_route_token(const mp_config *c, const float *bias, float *logits, float *scratch, bool *flags,
                      int *chosen, float *weights);
 
 /* engine_moe.c: out[n, hidden] = MoE(h) of layer index li, or the dense MLP. */

@@ -154,7 +154,7 @@ int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const m
     if (!rc) {
         eng_linear_apply(e, &L->router, h, n, logits, hooks);
         for (int64_t t = 0; t < n; t++)
-            eng_route_token(r, L->correction_bias, logits + t * r->n_experts, scratch, flags, chosen + t * r->top_k,
+            eng_route_token(e->cfg, L->correction_bias, logits + t * r->n_experts, scratch, flags, chosen + t * r->top_k,
                             weights + t * r->top_k);
         if (hooks && hooks->routing)
             hooks->routing(hooks->user, li, chosen, weights, n, r->top_k);

@@ -1,6 +1,8 @@
 /* Router functions: which top_k experts a token goes to and with what weights.
  *   Mixtral/Qwen/OLMoE: softmax over all experts, top-k, optional renormalisation.
- *   DeepSeek-V2: softmax, top-k within the topk_group groups of highest max score.
+ *   DeepSeek-V2: softmax, top-k within the topk_group groups of highest max score;
+ *     routed_scaling_factor only when not renormalising (DeepSeek's own gate; HF's
+ *     port ignores norm_topk_prob, which the published V2 configs set false).
  *   DeepSeek-V3/GLM-4.5: sigmoid; the correction bias is added for choosing only;
  *     groups ranked by the sum of their two best biased scores; the weights are the
  *     unbiased scores, renormalised (+1e-20 as HF) and times routed_scaling_factor.
@@ -82,9 +84,10 @@ static void route_topk_then_softmax(const mp_routing *r, const float *logits, bo
     mp_softmax(weights, r->top_k);
 }
 
-void eng_route_token(const mp_routing *r, const float *bias, float *logits, float *scratch, bool *flags,
+void eng_route_token(const mp_config *c, const float *bias, float *logits, float *scratch, bool *flags,
                      int *chosen, float *weights)
 {
+    const mp_routing *r = &c->routing;
     int n = r->n_experts;
     if (r->order == MP_ROUTE_TOPK_THEN_SOFTMAX) {
         route_topk_then_softmax(r, logits, flags, chosen, weights);
@@ -108,6 +111,9 @@ void eng_route_token(const mp_routing *r, const float *bias, float *logits, floa
             sum += 1e-20f; /* HF's guard against an all-zero sigmoid selection */
         for (int j = 0; r->norm_topk && j < r->top_k; j++)
             weights[j] /= sum;
+        /* DeepSeek-V2's gate either renormalises or scales, never both */
+        if (r->norm_topk && c->family == MP_FAMILY_DEEPSEEK_V2)
+            return;
     }
     for (int j = 0; j < r->top_k; j++)
         weights[j] *= (float)r->scaling;
