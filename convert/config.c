@@ -140,6 +140,29 @@ static int detect_family(config_reader *r, mp_config *cfg)
                    r->path, cfg->architecture, cfg->model_type, mp_supported_families());
 }
 
+/* rope_scaling of any family (null or absent: plain RoPE); the engine refuses the
+ * types it does not run rather than ignoring them. */
+static int read_rope_scaling(config_reader *r, mp_config *c)
+{
+    json_t *rs = field(r, "rope_scaling");
+    if (!rs)
+        return MP_OK;
+    if (!json_is_object(rs))
+        return mp_fail(r->err, MP_EXIT_INPUT, "%s: field \"rope_scaling\": expected an object", r->path);
+    int rc = get_string(r, rs, "rope_type", c->rope_type, sizeof c->rope_type);
+    if (!rc && c->rope_type[0] == '\0')
+        rc = get_string(r, rs, "type", c->rope_type, sizeof c->rope_type);
+    config_reader sub = {r->path, rs, r->err};
+    if (!rc) rc = get_double(&sub, "factor", 1.0, &c->rope_factor);
+    if (!rc) rc = get_double(&sub, "mscale", 1.0, &c->rope_mscale);
+    if (!rc) rc = get_double(&sub, "mscale_all_dim", 0.0, &c->rope_mscale_all_dim);
+    if (!rc) rc = get_double(&sub, "beta_fast", 32.0, &c->rope_beta_fast);
+    if (!rc) rc = get_double(&sub, "beta_slow", 1.0, &c->rope_beta_slow);
+    if (!rc) rc = get_int(&sub, "original_max_position_embeddings", 4096, 1, &c->rope_original_max_pos);
+    if (!rc) rc = get_bool(&sub, "truncate", true, &c->rope_truncate);
+    return rc;
+}
+
 static int read_common(config_reader *r, mp_config *c)
 {
     int rc = MP_OK;
@@ -154,6 +177,7 @@ static int read_common(config_reader *r, mp_config *c)
     if (!rc) rc = get_double(r, "rope_theta", 10000.0, &c->rope_theta);
     if (!rc) rc = get_bool(r, "tie_word_embeddings", false, &c->tie_embeddings);
     if (!rc) rc = get_double(r, "partial_rotary_factor", 1.0, &c->partial_rotary);
+    if (!rc) rc = read_rope_scaling(r, c);
     if (!rc && c->n_heads % c->n_kv_heads != 0)
         rc = mp_fail(r->err, MP_EXIT_INPUT, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                      r->path, c->n_heads, c->n_kv_heads);
@@ -224,26 +248,6 @@ static int read_olmoe(config_reader *r, mp_config *c)
     return rc ? rc : get_bool(r, "norm_topk_prob", false, &c->routing.norm_topk);
 }
 
-static int read_rope_scaling(config_reader *r, mp_config *c)
-{
-    json_t *rs = field(r, "rope_scaling");
-    if (!rs)
-        return MP_OK;
-    if (!json_is_object(rs))
-        return mp_fail(r->err, MP_EXIT_INPUT, "%s: field \"rope_scaling\": expected an object", r->path);
-    int rc = get_string(r, rs, "rope_type", c->rope_type, sizeof c->rope_type);
-    if (!rc && c->rope_type[0] == '\0')
-        rc = get_string(r, rs, "type", c->rope_type, sizeof c->rope_type);
-    config_reader sub = {r->path, rs, r->err};
-    if (!rc) rc = get_double(&sub, "factor", 1.0, &c->rope_factor);
-    if (!rc) rc = get_double(&sub, "mscale", 1.0, &c->rope_mscale);
-    if (!rc) rc = get_double(&sub, "mscale_all_dim", 0.0, &c->rope_mscale_all_dim);
-    if (!rc) rc = get_double(&sub, "beta_fast", 32.0, &c->rope_beta_fast);
-    if (!rc) rc = get_double(&sub, "beta_slow", 1.0, &c->rope_beta_slow);
-    if (!rc) rc = get_int(&sub, "original_max_position_embeddings", 4096, 1, &c->rope_original_max_pos);
-    return rc;
-}
-
 /* DeepSeek-V2/V3 and descendants: routing keys shared with GLM-4.5. */
 static int read_deepseek_routing(config_reader *r, mp_config *c)
 {
@@ -299,7 +303,6 @@ static int read_deepseek(config_reader *r, mp_config *c)
     if (!rc) rc = get_int(r, "v_head_dim", REQUIRED, 1, &c->v_head_dim);
     if (!rc) rc = get_bool(r, "rope_interleave", true, &c->rope_interleave);
     if (!rc) rc = get_bool(r, "attention_bias", false, &c->attention_bias);
-    if (!rc) rc = read_rope_scaling(r, c);
     return rc;
 }
 

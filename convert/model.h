@@ -74,6 +74,7 @@ typedef struct {
     char rope_type[16];
     double rope_factor, rope_mscale, rope_mscale_all_dim, rope_beta_fast, rope_beta_slow;
     int rope_original_max_pos;
+    bool rope_truncate;      /* YaRN: round the correction range to whole dimensions */
     /* which layers are MoE */
     int first_k_dense, moe_layer_freq, decoder_sparse_step;
     bool *mlp_only; /* n_layers flags (Qwen2-MoE mlp_only_layers) */

@@ -40,13 +40,6 @@ static double yarn_attention_factor(const mp_config *c)
     return eng_yarn_mscale(c->rope_factor, 1.0);
 }
 
-/* mp_config has no rope_scaling.truncate; HF defaults it to true and GPT-OSS's
- * published config is the one that sets it false. */
-static bool yarn_truncate(const mp_config *c)
-{
-    return c->family != MP_FAMILY_GPT_OSS;
-}
-
 /* The dimension index at which a frequency completes num_rotations turns over
  * the original context (YaRN's find_correction_dim). */
 static double correction_dim(double num_rotations, int dim, double base, int max_pos)
@@ -61,7 +54,7 @@ static void yarn_inv_freq(const mp_config *c, int dim, float *inv_freq)
     double base = c->rope_theta, factor = c->rope_factor;
     double low = correction_dim(c->rope_beta_fast, dim, base, c->rope_original_max_pos);
     double high = correction_dim(c->rope_beta_slow, dim, base, c->rope_original_max_pos);
-    if (yarn_truncate(c)) {
+    if (c->rope_truncate) { /* rope_scaling.truncate, true unless set (GPT-OSS sets false) */
         low = floor(low);
         high = ceil(high);
     }

@@ -7,7 +7,7 @@
 # Families the engine does not run yet make engine_logits exit 2: those print SKIP
 # unless listed in REQUIRED, where a refusal is a FAIL. Add a family to REQUIRED when
 # the engine lands it.
-REQUIRED="mixtral qwen2_moe qwen3_moe olmoe deepseek_v2 deepseek_v3 kimi_k2 glm4_moe"
+REQUIRED="mixtral qwen2_moe qwen3_moe olmoe deepseek_v2 deepseek_v3 kimi_k2 glm4_moe gpt_oss"
 . "$(dirname "$0")/lib.sh"
 : "${BUILD:?run through make test}" "${SYNTH:?run through make test}"
 PY=/usr/bin/python3
