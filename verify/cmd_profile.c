@@ -200,7 +200,7 @@ static void profiler_free(profiler *p)
  * (lm_head sees every position here) would pass 256 MiB. */
 static int batch_chunks(const mp_chunks *c, int vocab)
 {
-    int n = mp_batch_chunks(c);
+    int n = mp_batch_chunks(c->ctx);
     int64_t per_chunk = (int64_t)c->ctx * vocab * (int64_t)sizeof(float);
     while (n > 1 && n * per_chunk > (256ll << 20))
         n--;

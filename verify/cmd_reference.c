@@ -68,7 +68,7 @@ static int record_chunk(recorder *rec, const mp_chunks *c, const int32_t *tokens
 
 static int run_all(mp_model_run *run, const mp_chunks *c, recorder *rec, int k, bool quiet, mp_error *err)
 {
-    int per = mp_batch_chunks(c), n_scored = mp_chunks_scored(c);
+    int per = mp_batch_chunks(c->ctx), n_scored = mp_chunks_scored(c);
     int32_t *tokens = malloc((size_t)per * (size_t)c->ctx * sizeof *tokens);
     float *logits = malloc((size_t)per * (size_t)n_scored * (size_t)run->vocab * sizeof *logits);
     int rc = tokens && logits ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");

@@ -103,7 +103,7 @@ static int verify_against_checkpoint(const mp_run_options *o, mp_model_run *test
         mp_model_run_close(&ref);
         return rc;
     }
-    int per = mp_batch_chunks(&c), scored = mp_chunks_scored(&c), vocab = test->vocab, k = cfg->routing.top_k;
+    int per = mp_batch_chunks(c.ctx), scored = mp_chunks_scored(&c), vocab = test->vocab, k = cfg->routing.top_k;
     int64_t n_max = (int64_t)per * c.ctx;
     layer_capture cap = {&r->layers, cfg->n_layers, k, n_max, cfg->hidden, NULL, NULL, false};
     cap.hidden = malloc((size_t)(cfg->n_layers * n_max * cfg->hidden) * sizeof *cap.hidden);
@@ -243,7 +243,7 @@ static int run_against_file(const mp_run_options *o, mp_model_run *test, mp_ref_
 {
     int ctx = ref->ctx, scored = ref->n_scored, k = ref->k, vocab = test->vocab;
     int first = (int)json_integer_value(json_object_get(ref->footer, "first_scored"));
-    int per = 2048 / ctx > 0 ? 2048 / ctx : 1;
+    int per = mp_batch_chunks(ctx);
     int64_t n_chunks = o->max_chunks > 0 && o->max_chunks < ref->n_chunks ? o->max_chunks : ref->n_chunks;
     mp_ref_chunk chunk = {0};
     int32_t *tokens = malloc((size_t)per * (size_t)ctx * sizeof *tokens);

@@ -143,7 +143,8 @@ static bool reads_as_number(const char *s)
     return end != s && strlen(end) <= 4;
 }
 
-static bool is_placeholder(const char *s)
+/* A cell that stands for a missing value: empty, "-", an em dash or "n/a". */
+static bool is_missing_value(const char *s)
 {
     return !s || !s[0] || strcmp(s, "-") == 0 || strcmp(s, "\xE2\x80\x94") == 0 || strcmp(s, "n/a") == 0;
 }
@@ -153,7 +154,7 @@ static bool column_is_numeric(const mp_report_table *t, int c)
     bool any = false;
     for (int i = 0; i < t->n_rows; i++) {
         const char *s = t->cells[(long)i * t->n_cols + c];
-        if (is_placeholder(s))
+        if (is_missing_value(s))
             continue;
         if (!reads_as_number(s))
             return false;

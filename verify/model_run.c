@@ -26,9 +26,9 @@ void mp_model_run_close(mp_model_run *r)
     memset(r, 0, sizeof *r);
 }
 
-int mp_batch_chunks(const mp_chunks *c)
+int mp_batch_chunks(int ctx)
 {
-    int n = 2048 / c->ctx;
+    int n = 2048 / ctx;
     return n < 1 ? 1 : n;
 }
 

@@ -18,7 +18,7 @@ int mp_model_run_open(mp_model_run *r, const char *path, mp_act_mode act, mp_err
 void mp_model_run_close(mp_model_run *r);
 
 /* Chunks per forward pass: about 2048 tokens at a time. */
-int mp_batch_chunks(const mp_chunks *c);
+int mp_batch_chunks(int ctx);
 
 /* Runs chunks [c0, c0 + n) and writes the scored logits to
  * logits[(chunk - c0) * scored + j][vocab]; tokens receives the chunks' tokens. */
