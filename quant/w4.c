@@ -405,7 +405,7 @@ static void quantize_groups(const w4_job *job, const float *x, int64_t j0, int n
 {
     int g = job->g;
     const float *xs = x + j0 * g;
-    w4_range ranges[BATCH];
+    w4_range ranges[BATCH] = {0};
     w4_grid grids[BATCH];
     for (int k = 0; k < n; k++)
         ranges[k] = range_of(xs + k * g, g);
@@ -454,4 +454,35 @@ void mp_w4_quantize_rows(const mp_encoding *e, int64_t rows, int64_t cols, const
     for (int64_t r = r0; r < r1; r++)
         quantize_row(&job, band + (r - r0) * cols, cols, data + r * (cols / 2), scales + r * G,
                      job.sym ? NULL : zeros + r * G);
+}
+
+/* ---- one group at a time, for the calibrated quantizers ---- */
+
+void mp_w4_group_grid(const float *x, int g, bool sym, const mp_w4_options *opt, uint16_t *scale_bits_out,
+                      uint8_t *zero)
+{
+    w4_range range = range_of(x, g);
+    w4_grid grids[BATCH];
+    rtn_grids(1, sym, &range, grids);
+    w4_grid grid = grids[0];
+    if (opt && opt->method == MP_W4_MSE) {
+        float ones[MAX_GROUP];
+        for (int i = 0; i < g; i++)
+            ones[i] = 1.0f;
+        w4_group grp = {.x = x, .w = opt->importance ? opt->importance : ones, .g = g};
+        grid = mse_grid(&grp, &default_search, sym, &range, grid);
+    }
+    *scale_bits_out = grid.bits;
+    *zero = (uint8_t)grid.z;
+}
+
+uint8_t mp_w4_code(float x, uint16_t scale_bits, int zero)
+{
+    w4_grid grid = grid_of(scale_bits, (float)zero);
+    return (uint8_t)(grid.s == 0.0f ? zero : (int)code_of(x, grid.s, grid.z));
+}
+
+float mp_w4_decode(uint8_t code, uint16_t scale_bits, int zero)
+{
+    return decoded((float)code, grid_of(scale_bits, (float)zero));
 }

@@ -57,6 +57,7 @@
 #ifndef MP_QUANT_W4_H
 #define MP_QUANT_W4_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../formats/encoding.h"
@@ -75,5 +76,14 @@ typedef struct {
  * opt NULL means RTN. */
 void mp_w4_quantize_rows(const mp_encoding *e, int64_t rows, int64_t cols, const float *band, int64_t r0, int64_t r1,
                          const mp_w4_options *opt, uint8_t *data, uint16_t *scales, uint8_t *zeros);
+
+/* One group of g values (g a multiple of 16, <= 128), as mp_w4_quantize_rows would do
+ * it: its f16 scale bits and zero point (8 when sym). opt->importance, if any, holds the
+ * group's own g weights. For quantizers that choose the codes themselves (GPTQ, AWQ). */
+void mp_w4_group_grid(const float *x, int g, bool sym, const mp_w4_options *opt, uint16_t *scale_bits, uint8_t *zero);
+/* The code 0..15 of x on a grid, by the same expression as every path above. */
+uint8_t mp_w4_code(float x, uint16_t scale_bits, int zero);
+/* The value code decodes to: (code - zero) * f16(scale_bits), as formats/encoding.c. */
+float mp_w4_decode(uint8_t code, uint16_t scale_bits, int zero);
 
 #endif
