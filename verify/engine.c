@@ -134,33 +134,81 @@ void eng_linear_apply(const mp_engine *e, const eng_linear *l, const float *x, i
                 y[r * l->rows + i] += l->bias[i];
 }
 
-static int run_layer(mp_engine *e, int li, float *x, int n_seq, int n_ctx, float *h, float *tmp,
-                     const mp_engine_hooks *hooks, mp_error *err)
+int mp_engine_layer_load(mp_engine *e, int li, mp_error *err)
 {
-    int rc = eng_load_layer(e, li, err);
-    if (rc)
-        return rc;
-    const eng_layer *L = &e->layers[li];
-    int64_t n = (int64_t)n_seq * n_ctx, d = e->cfg->hidden;
-    float eps = (float)e->cfg->rms_eps;
-    mp_rmsnorm_rows(x, n, d, L->input_norm, eps, h);
-    rc = eng_attention(e, li, h, n_seq, n_ctx, tmp, hooks, err);
-    for (int64_t i = 0; !rc && i < n * d; i++)
-        x[i] += tmp[i];
-    if (!rc) {
-        mp_rmsnorm_rows(x, n, d, L->post_attn_norm, eps, h);
-        rc = L->is_moe ? eng_moe(e, li, h, n, tmp, hooks, err) : eng_mlp_apply(e, &L->dense, h, n, tmp, NULL, hooks);
-    }
-    for (int64_t i = 0; !rc && i < n * d; i++)
-        x[i] += tmp[i];
-    if (!rc && hooks && hooks->layer_output)
-        hooks->layer_output(hooks->user, li, x, n, d);
+    return eng_load_layer(e, li, err);
+}
+
+void mp_engine_layer_release(mp_engine *e, int li)
+{
     if (!e->resident)
         eng_free_layer(e, li);
+}
+
+int mp_engine_attention_step(mp_engine *e, int li, float *x, int n_seq, int n_ctx, const mp_engine_hooks *hooks,
+                             mp_error *err)
+{
+    int64_t n = (int64_t)n_seq * n_ctx, d = e->cfg->hidden;
+    int rc = eng_rope_init(e, n_ctx, err);
+    if (!rc)
+        rc = eng_load_layer(e, li, err);
+    if (rc)
+        return rc;
+    float *h = malloc((size_t)(n * d) * sizeof *h), *out = malloc((size_t)(n * d) * sizeof *out);
+    if (!h || !out)
+        rc = mp_fail(err, MP_EXIT_IO, "out of memory for layer %d's attention (%lld tokens)", li, (long long)n);
+    if (!rc) {
+        mp_rmsnorm_rows(x, n, d, e->layers[li].input_norm, (float)e->cfg->rms_eps, h);
+        rc = eng_attention(e, li, h, n_seq, n_ctx, out, hooks, err);
+    }
+    for (int64_t i = 0; !rc && i < n * d; i++)
+        x[i] += out[i];
+    free(h);
+    free(out);
     return rc;
 }
 
-static int embed_tokens(const mp_engine *e, const int32_t *tokens, int64_t n, float *x, mp_error *err)
+int mp_engine_mlp_input(mp_engine *e, int li, const float *x, int64_t n, float *h, mp_error *err)
+{
+    int rc = eng_load_layer(e, li, err);
+    if (!rc)
+        mp_rmsnorm_rows(x, n, e->cfg->hidden, e->layers[li].post_attn_norm, (float)e->cfg->rms_eps, h);
+    return rc;
+}
+
+int mp_engine_mlp_step(mp_engine *e, int li, float *x, int64_t n, const mp_engine_hooks *hooks, mp_error *err)
+{
+    int64_t d = e->cfg->hidden;
+    float *h = malloc((size_t)(n * d) * sizeof *h), *out = malloc((size_t)(n * d) * sizeof *out);
+    int rc = h && out ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory for layer %d's MLP (%lld tokens)", li, (long long)n);
+    if (!rc)
+        rc = mp_engine_mlp_input(e, li, x, n, h, err);
+    if (!rc) {
+        const eng_layer *L = &e->layers[li];
+        rc = L->is_moe ? eng_moe(e, li, h, n, out, hooks, err) : eng_mlp_apply(e, &L->dense, h, n, out, NULL, hooks);
+        if (rc && !L->is_moe)
+            rc = mp_fail(err, MP_EXIT_IO, "out of memory in layer %d's MLP", li);
+    }
+    for (int64_t i = 0; !rc && i < n * d; i++)
+        x[i] += out[i];
+    free(h);
+    free(out);
+    return rc;
+}
+
+static int run_layer(mp_engine *e, int li, float *x, int n_seq, int n_ctx, const mp_engine_hooks *hooks, mp_error *err)
+{
+    int64_t n = (int64_t)n_seq * n_ctx;
+    int rc = mp_engine_attention_step(e, li, x, n_seq, n_ctx, hooks, err);
+    if (!rc)
+        rc = mp_engine_mlp_step(e, li, x, n, hooks, err);
+    if (!rc && hooks && hooks->layer_output)
+        hooks->layer_output(hooks->user, li, x, n, e->cfg->hidden);
+    mp_engine_layer_release(e, li);
+    return rc;
+}
+
+int mp_engine_embed(const mp_engine *e, const int32_t *tokens, int64_t n, float *x, mp_error *err)
 {
     int64_t d = e->cfg->hidden;
     for (int64_t i = 0; i < n; i++) {
@@ -193,18 +241,16 @@ int mp_engine_forward(mp_engine *e, const int32_t *tokens, int n_seq, int n_ctx,
         return rc;
     int64_t n = (int64_t)n_seq * n_ctx, d = e->cfg->hidden;
     float *x = malloc((size_t)(n * d) * sizeof *x);
-    float *h = malloc((size_t)(n * d) * sizeof *h);
-    float *tmp = malloc((size_t)(n * d) * sizeof *tmp);
-    if (!x || !h || !tmp)
+    float *h = malloc((size_t)(n_seq * (last - first) * d) * sizeof *h);
+    if (!x || !h)
         rc = mp_fail(err, MP_EXIT_IO, "out of memory for a batch of %lld tokens", (long long)n);
     if (!rc)
-        rc = embed_tokens(e, tokens, n, x, err);
+        rc = mp_engine_embed(e, tokens, n, x, err);
     for (int li = 0; !rc && li < e->cfg->n_layers; li++)
-        rc = run_layer(e, li, x, n_seq, n_ctx, h, tmp, hooks, err);
+        rc = run_layer(e, li, x, n_seq, n_ctx, hooks, err);
     if (!rc)
         output_logits(e, x, n_seq, n_ctx, first, last, h, logits, hooks);
     free(x);
     free(h);
-    free(tmp);
     return rc;
 }

@@ -96,6 +96,9 @@ void eng_route_token(const mp_config *c, const float *bias, float *logits, float
 /* engine_moe.c: out[n, hidden] = MoE(h) of layer index li, or the dense MLP. */
 int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const mp_engine_hooks *hooks,
             mp_error *err);
+/* act[n, width] = the activations entering down (SwiGLU of gate and up). */
+int eng_mlp_act(const mp_engine *e, const eng_mlp *m, const float *x, int64_t n, float *act,
+                const mp_engine_hooks *hooks);
 /* keep_act (optional, n x width) receives the activations entering down. */
 int eng_mlp_apply(const mp_engine *e, const eng_mlp *m, const float *x, int64_t n, float *out, float *keep_act,
                   const mp_engine_hooks *hooks);

@@ -17,28 +17,37 @@ static void clamped_swiglu(float *gate, const float *up, int64_t n, float limit)
     }
 }
 
+int eng_mlp_act(const mp_engine *e, const eng_mlp *m, const float *x, int64_t n, float *act,
+                const mp_engine_hooks *hooks)
+{
+    int64_t width = m->gate.rows;
+    float *up = malloc((size_t)(n * width) * sizeof *up);
+    if (!up)
+        return MP_EXIT_IO;
+    eng_linear_apply(e, &m->gate, x, n, act, hooks);
+    eng_linear_apply(e, &m->up, x, n, up, hooks);
+    if (e->cfg->family == MP_FAMILY_GPT_OSS)
+        clamped_swiglu(act, up, n * width, (float)e->cfg->swiglu_limit);
+    else
+        for (int64_t i = 0; i < n * width; i++)
+            act[i] = mp_silu(act[i]) * up[i];
+    free(up);
+    return MP_OK;
+}
+
 int eng_mlp_apply(const mp_engine *e, const eng_mlp *m, const float *x, int64_t n, float *out, float *keep_act,
                   const mp_engine_hooks *hooks)
 {
     int64_t width = m->gate.rows;
-    float *gate = malloc((size_t)(n * width) * sizeof *gate), *up = malloc((size_t)(n * width) * sizeof *up);
-    if (!gate || !up) {
-        free(gate);
-        free(up);
+    float *act = malloc((size_t)(n * width) * sizeof *act);
+    if (!act || eng_mlp_act(e, m, x, n, act, hooks) != MP_OK) {
+        free(act);
         return MP_EXIT_IO;
     }
-    eng_linear_apply(e, &m->gate, x, n, gate, hooks);
-    eng_linear_apply(e, &m->up, x, n, up, hooks);
-    if (e->cfg->family == MP_FAMILY_GPT_OSS)
-        clamped_swiglu(gate, up, n * width, (float)e->cfg->swiglu_limit);
-    else
-        for (int64_t i = 0; i < n * width; i++)
-            gate[i] = mp_silu(gate[i]) * up[i];
     if (keep_act)
-        memcpy(keep_act, gate, (size_t)(n * width) * sizeof *keep_act);
-    eng_linear_apply(e, &m->down, gate, n, out, hooks);
-    free(gate);
-    free(up);
+        memcpy(keep_act, act, (size_t)(n * width) * sizeof *keep_act);
+    eng_linear_apply(e, &m->down, act, n, out, hooks);
+    free(act);
     return MP_OK;
 }
 
@@ -139,23 +148,49 @@ static int add_shared(const mp_engine *e, const eng_layer *L, const float *h, in
     return rc;
 }
 
-int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const mp_engine_hooks *hooks,
-            mp_error *err)
+/* Router logits, then per token its top_k experts and their weights. */
+static int route_rows(const mp_engine *e, const eng_layer *L, const float *h, int64_t n, int *chosen, float *weights,
+                      const mp_engine_hooks *hooks)
 {
-    const eng_layer *L = &e->layers[li];
     const mp_routing *r = &e->cfg->routing;
     float *logits = malloc((size_t)(n * r->n_experts) * sizeof *logits);
-    int *chosen = malloc((size_t)(n * r->top_k) * sizeof *chosen);
-    float *weights = malloc((size_t)(n * r->top_k) * sizeof *weights);
     float *scratch = malloc(2 * (size_t)r->n_experts * sizeof *scratch);
     bool *flags = malloc(2 * (size_t)r->n_experts * sizeof *flags);
-    expert_groups g = {0};
-    int rc = !logits || !chosen || !weights || !scratch || !flags ? MP_EXIT_IO : MP_OK;
+    int rc = !logits || !scratch || !flags ? MP_EXIT_IO : MP_OK;
     if (!rc) {
         eng_linear_apply(e, &L->router, h, n, logits, hooks);
         for (int64_t t = 0; t < n; t++)
             eng_route_token(e->cfg, L->correction_bias, logits + t * r->n_experts, scratch, flags, chosen + t * r->top_k,
                             weights + t * r->top_k);
+    }
+    free(logits);
+    free(scratch);
+    free(flags);
+    return rc;
+}
+
+int mp_engine_route(mp_engine *e, int li, const float *h, int64_t n, int *chosen, float *weights, mp_error *err)
+{
+    int rc = eng_load_layer(e, li, err);
+    if (rc)
+        return rc;
+    if (!e->layers[li].is_moe)
+        return mp_fail(err, MP_EXIT_INPUT, "layer %d has no router", li);
+    if (route_rows(e, &e->layers[li], h, n, chosen, weights, NULL) != MP_OK)
+        return mp_fail(err, MP_EXIT_IO, "out of memory routing layer %d (%lld tokens)", li, (long long)n);
+    return MP_OK;
+}
+
+int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const mp_engine_hooks *hooks,
+            mp_error *err)
+{
+    const eng_layer *L = &e->layers[li];
+    const mp_routing *r = &e->cfg->routing;
+    int *chosen = malloc((size_t)(n * r->top_k) * sizeof *chosen);
+    float *weights = malloc((size_t)(n * r->top_k) * sizeof *weights);
+    expert_groups g = {0};
+    int rc = !chosen || !weights ? MP_EXIT_IO : route_rows(e, L, h, n, chosen, weights, hooks);
+    if (!rc) {
         if (hooks && hooks->routing)
             hooks->routing(hooks->user, li, chosen, weights, n, r->top_k);
         rc = group_by_expert(chosen, weights, n, r->top_k, r->n_experts, &g);
@@ -165,11 +200,8 @@ int eng_moe(mp_engine *e, int li, const float *h, int64_t n, float *out, const m
     if (!rc && L->has_shared)
         rc = add_shared(e, L, h, n, out, hooks);
     free_groups(&g);
-    free(logits);
     free(chosen);
     free(weights);
-    free(scratch);
-    free(flags);
     if (rc)
         return mp_fail(err, MP_EXIT_IO, "out of memory in layer %d's experts (%lld tokens)", li, (long long)n);
     return MP_OK;
