@@ -1,6 +1,7 @@
 /* moepack convert CKPT -o OUT.mpk: one streaming pass from a HuggingFace
  * checkpoint to a pack, quantizing on the way. */
 #include <jansson.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,9 @@
 #include "../core/cli.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
+#include "../quant/calib.h"
 #include "checkpoint.h"
+#include "convert_calib.h"
 #include "convert_part.h"
 #include "model_json.h"
 #include "tiers.h"
@@ -33,8 +36,25 @@ static const char *convert_help =
     "  --group G              w4 group size 32 | 64 | 128 (default 128; a tensor whose input\n"
     "                         width G does not divide gets the largest group that does)\n"
     "  --sym                  symmetric w4 (no zero points; default asymmetric)\n"
-    "  --method M             rtn | mse (default rtn): round to nearest, or search the\n"
-    "                         clipping range per group for the least squared error\n"
+    "  --method M             w4 method (default rtn):\n"
+    "                         rtn   round to nearest\n"
+    "                         mse   search each group's range for the least squared error;\n"
+    "                               with --calib, weighted by the input's mean square (imatrix)\n"
+    "                         hqq   half-quadratic: least lp-norm error (p 0.7), calibration-free\n"
+    "                         awq   activation-aware scales folded into the preceding norm or\n"
+    "                               linear, plus clipping search (needs --calib)\n"
+    "                         gptq  Hessian-based error compensation (needs --calib)\n"
+    "  --calib FILE           calibration text (tokenized with the checkpoint's tokenizer); the\n"
+    "                         model is run layer by layer, each layer on the output of the already\n"
+    "                         quantized layers before it\n"
+    "  --calib-tokens N       at most N calibration tokens (default 131072)\n"
+    "  --calib-ctx N          tokens per calibration sequence (default 512)\n"
+    "  --calib-all-experts    statistics of every expert from every token (routing unchanged);\n"
+    "                         default: from the tokens routed to it\n"
+    "  --calib-min-tokens N   experts that saw fewer tokens fall back to calibration-free mse and\n"
+    "                         are listed (default 0.5%% of the calibration tokens)\n"
+    "  --act-order            gptq: columns in order of decreasing activation energy (groups stay\n"
+    "                         contiguous: static group grids)\n"
     "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
     "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym)\n"
@@ -61,7 +81,8 @@ typedef struct {
     mp_common_opts common;
     const char *ckpt, *out;
     mp_policy policy;
-    mp_w4_method method;
+    mp_quant_method method;
+    mp_calib_options calib;
     bool zstd, force;
     int zstd_level;
     char rules[2048]; /* --keep/--encode as given, for provenance */
@@ -74,6 +95,9 @@ typedef struct {
     uint64_t source_bytes, pack_bytes;
     int tensors, records, fallbacks;
     double seconds;
+    mp_stage stage;           /* --calib: tensors calibration encoded */
+    bool calibrated;
+    mp_calib_report calib;
     json_t *routing_stats; /* --stats: for the manifest (handed to the writer) */
     mp_tier_summary tiers[MP_TIERS_MAX];
 } convert_stats;
@@ -104,14 +128,31 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
         return o->policy.group == 32 || o->policy.group == 64 || o->policy.group == 128
                    ? MP_OK : mp_fail(err, MP_EXIT_INPUT, "--group %s: expected 32, 64 or 128", v);
     }
-    if ((got = mp_cli_value("--method", argc, argv, i, &v, err)) != 0) {
-        if (got < 0)
+    if ((got = mp_cli_value("--method", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code
+               : mp_method_parse(v, &o->method) == 0
+                   ? MP_OK
+                   : mp_fail(err, MP_EXIT_INPUT, "--method \"%s\": expected rtn, mse, hqq, awq or gptq", v);
+    if ((got = mp_cli_value("--calib", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : (o->calib.calib_path = v, MP_OK);
+    if ((got = mp_cli_value("--calib-ctx", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? err->code : mp_cli_int("--calib-ctx", v, 16, 1 << 16, &o->calib.calib_ctx, err);
+    if ((got = mp_cli_value("--calib-tokens", argc, argv, i, &v, err)) != 0) {
+        int n;
+        if (got < 0 || mp_cli_int("--calib-tokens", v, 16, 1 << 30, &n, err) != MP_OK)
             return err->code;
-        if (strcmp(v, "rtn") != 0 && strcmp(v, "mse") != 0)
-            return mp_fail(err, MP_EXIT_INPUT, "--method \"%s\": expected rtn or mse", v);
-        o->method = strcmp(v, "mse") == 0 ? MP_W4_MSE : MP_W4_RTN;
-        return MP_OK;
+        return o->calib.calib_tokens = n, MP_OK;
     }
+    if ((got = mp_cli_value("--calib-min-tokens", argc, argv, i, &v, err)) != 0) {
+        int n;
+        if (got < 0 || mp_cli_int("--calib-min-tokens", v, 0, 1 << 30, &n, err) != MP_OK)
+            return err->code;
+        return o->calib.min_tokens = n, MP_OK;
+    }
+    if (strcmp(argv[*i], "--calib-all-experts") == 0)
+        return o->calib.all_experts = true, MP_OK;
+    if (strcmp(argv[*i], "--act-order") == 0)
+        return o->calib.act_order = true, MP_OK;
     if ((got = mp_cli_value("--cold-codec", argc, argv, i, &v, err)) != 0) {
         if (got < 0)
             return err->code;
@@ -152,6 +193,7 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
     memset(o, 0, sizeof *o);
     mp_policy_init(&o->policy, MP_SCHEME_W4A16, 128, false);
     o->zstd_level = 3;
+    o->calib = (mp_calib_options){.calib_tokens = 131072, .calib_ctx = 512, .min_tokens = -1};
     for (int i = 1; i < argc; i++) {
         int got = mp_cli_common(&o->common, argc, argv, &i, err);
         if (got < 0)
@@ -169,6 +211,14 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
     if (o->tiering.hot_budget && o->tiering.n_tiers && o->tiering.n_tiers != 3)
         return mp_fail(err, MP_EXIT_INPUT, "--hot-budget makes 3 tiers (dense, hot, cold), not --tiers %d",
                        o->tiering.n_tiers);
+    o->calib.method = o->method;
+    if (mp_method_needs_calib(o->method) && !o->calib.calib_path)
+        return mp_fail(err, MP_EXIT_INPUT, "--method %s needs calibration text: --calib FILE", mp_method_name(o->method));
+    if (o->calib.calib_path && o->method != MP_METHOD_MSE && !mp_method_needs_calib(o->method))
+        return mp_fail(err, MP_EXIT_INPUT, "--calib is used by --method mse, awq or gptq, not %s",
+                       mp_method_name(o->method));
+    if (o->calib.act_order && o->method != MP_METHOD_GPTQ)
+        return mp_fail(err, MP_EXIT_INPUT, "--act-order is a gptq option (--method gptq)");
     if (o->stats && !o->tiering.n_tiers)
         o->tiering.n_tiers = o->tiering.hot_budget ? 3 : 2;
     struct stat st;
@@ -197,21 +247,29 @@ static json_t *source_files_json(const mp_st_set *st)
     return files;
 }
 
-static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck)
+static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, const convert_stats *stats)
 {
-    char command[4096], tiers[1200] = "";
+    char command[8192], tiers[1200] = "";
     if (o->stats && o->tiering.hot_budget)
         snprintf(tiers, sizeof tiers, " --stats %s --hot-budget %llu", o->stats,
                  (unsigned long long)o->tiering.hot_budget);
     else if (o->stats)
         snprintf(tiers, sizeof tiers, " --stats %s --tiers %d", o->stats, o->tiering.n_tiers);
-    snprintf(command, sizeof command, "moepack convert %s --scheme %s --group %d%s --method %s --cold-codec %s%s%s",
+    char calib[1400] = "";
+    if (stats->calibrated)
+        snprintf(calib, sizeof calib, " --calib %s --calib-tokens %lld --calib-ctx %d%s%s", o->calib.calib_path,
+                 (long long)o->calib.calib_tokens, o->calib.calib_ctx, o->calib.all_experts ? " --calib-all-experts" : "",
+                 o->calib.act_order ? " --act-order" : "");
+    snprintf(command, sizeof command, "moepack convert %s --scheme %s --group %d%s --method %s%s --cold-codec %s%s%s",
              o->ckpt, mp_scheme_name(o->policy.scheme), o->policy.group, o->policy.sym ? " --sym" : "",
-             o->method == MP_W4_MSE ? "mse" : "rtn", o->zstd ? "zstd" : "none", o->rules, tiers);
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:b}", "tool", "moepack " MP_VERSION, "command", command,
-                     "source", o->ckpt, "source_files", source_files_json(&ck->st), "scheme",
-                     mp_scheme_name(o->policy.scheme), "method", o->method == MP_W4_MSE ? "mse" : "rtn", "group",
-                     o->policy.group, "sym", o->policy.sym);
+             mp_method_name(o->method), calib, o->zstd ? "zstd" : "none", o->rules, tiers);
+    json_t *p = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:b}", "tool", "moepack " MP_VERSION, "command", command,
+                          "source", o->ckpt, "source_files", source_files_json(&ck->st), "scheme",
+                          mp_scheme_name(o->policy.scheme), "method", mp_method_name(o->method), "group",
+                          o->policy.group, "sym", o->policy.sym);
+    if (stats->calibrated)
+        json_object_set_new(p, "calibration", mp_calib_provenance(&o->calib, &stats->calib));
+    return p;
 }
 
 /* ---- the pass ---- */
@@ -221,22 +279,48 @@ static const char *const pack_files[] = {"tier-0.bin", "tier-1.bin", "tier-2.bin
                                          "tier-10.bin", "tier-11.bin", "tier-12.bin", "tier-13.bin",
                                          "tier-14.bin", "tier-15.bin", "manifest.json", "manifest.xxh3",
                                          "config.json", "generation_config.json", "tokenizer.json",
-                                         "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", NULL};
+                                         "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                                         "calib.stage", "build.json", NULL};
+
+/* build.json: how long the pack took to make, for moepack compare. It is not part
+ * of the pack's content (the manifest does not list it): the same inputs still give
+ * the same tier files and manifest. */
+static int write_build_info(const char *dir, const convert_stats *stats, mp_error *err)
+{
+    char *path = mp_path_join(dir, "build.json");
+    json_t *info = json_pack("{s:f, s:f, s:i}", "seconds", stats->seconds, "calibration_seconds",
+                             stats->calibrated ? stats->calib.seconds : 0.0, "threads", omp_get_max_threads());
+    int rc = path && info && json_dump_file(info, path, JSON_INDENT(2)) == 0
+                 ? MP_OK
+                 : mp_fail(err, MP_EXIT_IO, "%s: cannot write build.json", dir);
+    json_decref(info);
+    free(path);
+    return rc;
+}
 
 static int convert_record(const convert_opts *o, const mp_model *m, const mp_plan *plan, int r, mp_pack_writer *w,
                           mp_progress *progress, convert_stats *stats, mp_error *err)
 {
     const mp_plan_record *rec = &plan->records[r];
-    mp_w4_options w4 = {.method = o->method, .importance = NULL};
+    mp_w4_options w4 = {.method = o->method == MP_METHOD_MSE ? MP_W4_MSE
+                                  : o->method == MP_METHOD_HQQ ? MP_W4_HQQ
+                                                               : MP_W4_RTN};
     int rc = mp_pack_record_begin(w, rec->tier, rec->layer, rec->expert, err);
     for (int k = 0; k < rec->n_parts && rc == MP_OK; k++) {
         const mp_plan_part *part = &plan->parts[rec->first_part + k];
+        const mp_staged *staged = stats->calibrated ? mp_stage_find(&stats->stage, part->name) : NULL;
         mp_encoding enc;
-        bool fell_back;
-        rc = mp_policy_choose(&o->policy, part->name, part->source, part->cls, mp_plan_source_dtype(m, part),
-                              part->rows, part->cols, &enc, &fell_back, err);
-        if (rc == MP_OK)
-            rc = mp_convert_part(m, part, &enc, &w4, w, progress, err);
+        bool fell_back = false;
+        if (staged) {
+            enc = staged->enc;
+            rc = mp_convert_staged_part(part, &stats->stage, staged, w, err);
+            mp_progress_add(progress, mp_convert_part_source_bytes(m, part));
+        } else {
+            rc = mp_policy_choose(&o->policy, part->name, part->source, part->cls, mp_plan_source_dtype(m, part),
+                                  part->rows, part->cols, &enc, &fell_back, err);
+            if (rc == MP_OK)
+                rc = mp_convert_part(m, part, &enc, &w4, w, progress, err);
+        }
         mp_enc_layout L;
         mp_encoding_layout(&enc, part->rows, part->cols, &L);
         stats->params[part->cls] += (uint64_t)(part->rows * part->cols);
@@ -266,23 +350,38 @@ static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const 
     if (!w)
         return err->code;
     mp_cleanup_arm(mp_pack_writer_temp_dir(w), pack_files);
-    mp_progress progress;
-    mp_progress_start(&progress, "convert", stats->source_bytes, true, o->common.quiet);
     double start = mp_now();
     int rc = MP_OK;
+    if (o->calib.calib_path) {
+        mp_calib_options calib = o->calib;
+        char *stage_path = mp_path_join(mp_pack_writer_temp_dir(w), "calib.stage");
+        calib.method = o->method;
+        calib.quiet = o->common.quiet;
+        rc = stage_path ? mp_convert_calibrate(o->ckpt, m, plan, &o->policy, &calib, stage_path, &stats->stage,
+                                               &stats->calib, err)
+                        : mp_fail(err, MP_EXIT_IO, "out of memory");
+        stats->calibrated = true;
+        free(stage_path);
+    }
+    mp_progress progress;
+    mp_progress_start(&progress, "convert", stats->source_bytes, true, o->common.quiet);
     for (int r = 0; r < plan->n_records && rc == MP_OK; r++)
         rc = convert_record(o, m, plan, r, w, &progress, stats, err);
     mp_progress_finish(&progress);
+    if (stats->calibrated)
+        mp_stage_close(&stats->stage);
+    stats->seconds = mp_now() - start;
+    if (rc == MP_OK)
+        rc = write_build_info(mp_pack_writer_temp_dir(w), stats, err);
     if (rc == MP_OK) {
         stats->pack_bytes = mp_pack_writer_bytes(w);
-        rc = mp_pack_writer_finish(w, mp_model_config_json(m), provenance_json(o, ck), stats->routing_stats, ck->dir,
-                                   o->force, err);
+        rc = mp_pack_writer_finish(w, mp_model_config_json(m), provenance_json(o, ck, stats), stats->routing_stats,
+                                   ck->dir, o->force, err);
         stats->routing_stats = NULL; /* taken over */
     } else {
         mp_pack_writer_abort(w);
     }
     mp_cleanup_arm(NULL, NULL);
-    stats->seconds = mp_now() - start;
     return rc;
 }
 
@@ -355,11 +454,13 @@ static void print_summary(const convert_opts *o, const convert_stats *s)
 {
     uint64_t params = 0, bytes = 0;
     printf("converted   %s -> %s (scheme %s, method %s, group %d%s%s)\n", o->ckpt, o->out,
-           mp_scheme_name(o->policy.scheme), o->method == MP_W4_MSE ? "mse" : "rtn", o->policy.group,
+           mp_scheme_name(o->policy.scheme), mp_method_name(o->method), o->policy.group,
            o->policy.sym ? ", sym" : "", o->zstd ? ", zstd experts" : "");
     printf("tensors     %d in %d records\n", s->tensors, s->records);
     if (o->stats)
         print_tiers(o, s);
+    if (s->calibrated)
+        mp_calib_print(&o->calib, &s->calib);
     printf("\n%-10s %14s %14s %12s\n", "class", "weights", "bytes", "bits/weight");
     for (int c = 0; c < MP_CLASS_COUNT; c++) {
         if (!s->params[c])
@@ -401,6 +502,11 @@ static void print_json(const convert_opts *o, const convert_stats *s)
                              "peak_rss_kb", (json_int_t)peak_rss_kb(), "fallbacks", s->fallbacks);
     if (o->stats)
         json_object_set_new(root, "tiers", tiers_json(o, s));
+    if (s->calibrated) {
+        json_t *calib = mp_calib_provenance(&o->calib, &s->calib);
+        json_object_set_new(calib, "seconds", json_real(s->calib.seconds));
+        json_object_set_new(root, "calibration", calib);
+    }
     json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     printf("\n");
     json_decref(root);
@@ -433,6 +539,7 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     else if (rc == MP_OK && !o.common.quiet)
         print_summary(&o, &stats);
     json_decref(stats.routing_stats);
+    mp_calib_report_free(&stats.calib);
     mp_plan_free(&plan);
     if (ck.dir)
         mp_checkpoint_close(&ck);

@@ -49,6 +49,33 @@ void mp_awq_candidate(const float *mean_abs, int64_t cols, int k, int n, float *
         s[c] = (float)(raw_scale(mean_abs[c], r) / norm);
 }
 
+void mp_awq_candidate_duo(const float *mean_abs, const float *w_mean, int64_t cols, int k, int n, float *s)
+{
+    double r = n > 0 ? (double)k / n : 0.0, mx = 0.0, mn = INFINITY;
+    for (int64_t c = 0; c < cols; c++) {
+        double v = raw_scale(mean_abs[c], r) / (pow(w_mean[c] > 0.0f ? w_mean[c] : 1.0, 1.0 - r) + 1e-4);
+        s[c] = (float)(v > 1e-4 ? v : 1e-4);
+        mx = s[c] > mx ? s[c] : mx;
+        mn = s[c] < mn ? s[c] : mn;
+    }
+    double norm = sqrt(mx * mn);
+    for (int64_t c = 0; c < cols; c++)
+        s[c] = (float)(s[c] / norm);
+}
+
+void mp_awq_weight_mean(const float *W, int64_t rows, int64_t cols, int group, double *sum)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t g0 = 0; g0 < cols; g0 += group) {
+            const float *x = W + r * cols + g0;
+            float mx = 0.0f;
+            for (int i = 0; i < group; i++)
+                mx = fmaxf(mx, fabsf(x[i]));
+            for (int i = 0; i < group; i++)
+                sum[g0 + i] += fabsf(x[i]) / (mx + 1e-6f);
+        }
+}
+
 /* ---- grids and errors ---- */
 
 typedef struct {

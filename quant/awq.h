@@ -55,6 +55,13 @@
  * exactly, the RTN baseline. */
 void mp_awq_candidate(const float *mean_abs, int64_t cols, int k, int n, float *s);
 
+/* AutoAWQ's duo scaling (its default): s_c = max(mean_abs_c^r / (w_mean_c^(1-r) + 1e-4), 1e-4),
+ * normalised like mp_awq_candidate; w_mean_c is the mean over rows of |w_rc| / max |w| of
+ * its group (mp_awq_weight_mean summed over the linears, divided by their rows). */
+void mp_awq_candidate_duo(const float *mean_abs, const float *w_mean, int64_t cols, int k, int n, float *s);
+/* Adds over rows the |w| / group max per column into sum[cols]. */
+void mp_awq_weight_mean(const float *W, int64_t rows, int64_t cols, int group, double *sum);
+
 /* tr(dW H' dW^T) of quantizing W diag(s) on the RTN w4 grid of e, where W is the
  * original (unscaled) weight, dW = decoded - W diag(s) and H' = diag(1/s) H diag(1/s):
  * the output error on the calibration rows. Computed as sum_r d_r^T H d_r with

@@ -5,6 +5,7 @@
 
 #include "../core/dtype.h"
 #include "fp8.h"
+#include "hqq.h"
 
 int mp_encoder_init(mp_encoder *x, const mp_encoding *e, int64_t rows, int64_t cols, const mp_w4_options *w4,
                     mp_error *err)
@@ -65,6 +66,11 @@ static void encode_w4_band(mp_encoder *x, const float *band, int64_t r0, int64_t
 {
     uint16_t *scales = x->scales;
     int64_t first = r0 * x->layout.groups_per_row;
+    if (x->w4.method == MP_W4_HQQ) {
+        mp_hqq_quantize_rows(&x->enc, r1 - r0, x->cols, band, NULL, out, scales + first,
+                             x->zero_points ? x->zero_points + first : NULL);
+        return;
+    }
     mp_w4_quantize_rows(&x->enc, r1 - r0, x->cols, band, 0, r1 - r0, &x->w4, out, scales + first,
                         x->zero_points ? x->zero_points + first : NULL);
 }

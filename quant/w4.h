@@ -62,7 +62,8 @@
 
 #include "../formats/encoding.h"
 
-typedef enum { MP_W4_RTN, MP_W4_MSE } mp_w4_method;
+/* MP_W4_HQQ is carried out by quant/hqq.c (the encoder dispatches it); here it means RTN. */
+typedef enum { MP_W4_RTN, MP_W4_MSE, MP_W4_HQQ } mp_w4_method;
 
 typedef struct {
     mp_w4_method method;

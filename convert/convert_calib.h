@@ -1,0 +1,24 @@
+/* convert --calib: the calibrated quantization of quant/calib run before the pack
+ * is written, with the encodings the policy gives each tensor. */
+#ifndef MP_CONVERT_CALIB_H
+#define MP_CONVERT_CALIB_H
+
+#include <jansson.h>
+
+#include "../quant/calib.h"
+#include "../quant/policy.h"
+#include "plan.h"
+
+/* Calibrates the checkpoint at ckpt, staging into a scratch file at stage_path. */
+int mp_convert_calibrate(const char *ckpt, const mp_model *m, const mp_plan *plan, const mp_policy *policy,
+                         mp_calib_options *o, const char *stage_path, mp_stage *stage, mp_calib_report *report,
+                         mp_error *err);
+/* Writes a staged tensor as the pack part of plan part `part`. */
+int mp_convert_staged_part(const mp_plan_part *part, const mp_stage *s, const mp_staged *t, mp_pack_writer *w,
+                           mp_error *err);
+/* What the manifest records of the calibration. */
+json_t *mp_calib_provenance(const mp_calib_options *o, const mp_calib_report *r);
+/* The summary lines: tokens, time, experts that fell back. */
+void mp_calib_print(const mp_calib_options *o, const mp_calib_report *r);
+
+#endif

@@ -1,0 +1,122 @@
+/* The calibration driver: tokens in, layers one after the other. */
+#include "calib.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../verify/chunks.h"
+#include "../verify/model_run.h"
+#include "calib_internal.h"
+
+static const char *const method_names[] = {"rtn", "mse", "hqq", "awq", "gptq"};
+
+const char *mp_method_name(mp_quant_method m)
+{
+    return method_names[m];
+}
+
+int mp_method_parse(const char *text, mp_quant_method *m)
+{
+    for (int i = 0; i < (int)(sizeof method_names / sizeof method_names[0]); i++)
+        if (strcmp(text, method_names[i]) == 0) {
+            *m = (mp_quant_method)i;
+            return 0;
+        }
+    return -1;
+}
+
+bool mp_method_needs_calib(mp_quant_method m)
+{
+    return m == MP_METHOD_AWQ || m == MP_METHOD_GPTQ;
+}
+
+void mp_calib_report_free(mp_calib_report *r)
+{
+    free(r->fallbacks);
+    memset(r, 0, sizeof *r);
+}
+
+/* Every calibration sequence embedded: the stream the layers transform in turn. */
+static int embed_all(calib_run *c, const mp_chunks *chunks, mp_error *err)
+{
+    int64_t d = c->cfg->hidden;
+    int32_t *tokens = malloc((size_t)c->ctx * sizeof *tokens);
+    c->x = malloc((size_t)(c->n * d) * sizeof *c->x);
+    if (!tokens || !c->x) {
+        free(tokens);
+        return mp_fail(err, MP_EXIT_IO, "out of memory for %lld calibration tokens (%.1f MB)", (long long)c->n,
+                       (double)(c->n * d) * 4 / 1e6);
+    }
+    int rc = MP_OK;
+    for (int s = 0; s < c->n_seq && rc == MP_OK; s++) {
+        mp_chunks_get(chunks, s, tokens);
+        rc = mp_engine_embed(c->engine, tokens, c->ctx, c->x + (int64_t)s * c->ctx * d, err);
+    }
+    free(tokens);
+    return rc;
+}
+
+static int by_layer_and_expert(const void *a, const void *b)
+{
+    const mp_calib_fallback *x = a, *y = b;
+    return x->layer != y->layer ? (x->layer > y->layer) - (x->layer < y->layer)
+                                : (x->expert > y->expert) - (x->expert < y->expert);
+}
+
+static int run_layers(calib_run *c, mp_error *err)
+{
+    int rc = MP_OK;
+    mp_progress_start(&c->progress, "calibrate", (uint64_t)c->cfg->n_layers, false, c->o->quiet);
+    for (int li = 0; li < c->cfg->n_layers && rc == MP_OK; li++) {
+        rc = mp_engine_layer_load(c->engine, li, err);
+        if (rc == MP_OK)
+            rc = calib_attention_stage(c, li, err);
+        if (rc == MP_OK)
+            rc = calib_mlp_stage(c, li, err);
+        mp_engine_layer_release(c->engine, li);
+        mp_progress_add(&c->progress, 1);
+    }
+    mp_progress_finish(&c->progress);
+    return rc;
+}
+
+int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *stage, mp_calib_report *report,
+                 mp_error *err)
+{
+    memset(report, 0, sizeof *report);
+    double start = mp_now();
+    mp_chunks chunks;
+    int64_t max_seqs = o->calib_tokens / o->calib_ctx;
+    if (max_seqs < 1)
+        return mp_fail(err, MP_EXIT_INPUT, "--calib-tokens %lld is less than one sequence of --calib-ctx %d",
+                       (long long)o->calib_tokens, o->calib_ctx);
+    int rc = mp_chunks_load(&chunks, model_path, o->calib_path, NULL, o->calib_ctx, max_seqs, err);
+    if (rc != MP_OK)
+        return rc;
+    mp_model_run run;
+    rc = mp_model_run_open(&run, model_path, MP_ACT_F32, err);
+    if (rc != MP_OK) {
+        mp_chunks_free(&chunks);
+        return rc;
+    }
+    calib_run c = {.o = o, .engine = run.engine, .cfg = mp_wsrc_config(&run.src), .stage = stage, .report = report};
+    c.n_seq = (int)chunks.n_chunks;
+    c.ctx = o->calib_ctx;
+    c.n = (int64_t)c.n_seq * c.ctx;
+    c.batch_seqs = mp_batch_chunks(c.ctx);
+    /* GPTQModel's default: a module seeing under 0.5 % of the tokens is not calibrated. */
+    c.min_tokens = o->min_tokens >= 0 ? o->min_tokens : c.n / 200;
+    report->tokens = c.n;
+    report->sequences = c.n_seq;
+    rc = embed_all(&c, &chunks, err);
+    if (rc == MP_OK)
+        rc = run_layers(&c, err);
+    free(c.x);
+    mp_model_run_close(&run);
+    mp_chunks_free(&chunks);
+    /* experts fall back from parallel threads: the report lists them in order */
+    if (report->n_fallbacks > 1)
+        qsort(report->fallbacks, (size_t)report->n_fallbacks, sizeof *report->fallbacks, by_layer_and_expert);
+    report->seconds = mp_now() - start;
+    return rc;
+}

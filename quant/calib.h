@@ -1,0 +1,67 @@
+/* Calibrated quantization, layer by layer (GPTQ's and llm-compressor's sequential
+ * pipeline): the calibration text runs through the model one layer at a time; each
+ * layer's linears are quantized from the rows that reach them, and the layer is
+ * then run again with its quantized weights, so every later layer is calibrated on
+ * what the quantized model will really feed it. Within a layer the attention is
+ * quantized first and the MLP is calibrated on the quantized attention's output.
+ *
+ * Routed experts are calibrated on the tokens routed to them (or on every token
+ * with all_experts; outputs still follow the router). One expert at a time holds
+ * its Hessians (d x d for gate/up, width x width for down), experts in parallel.
+ * An expert that saw fewer than min_tokens tokens falls back to calibration-free
+ * MSE search and is reported.
+ *
+ * Results: every tensor calibration encodes (each w4 linear, and each tensor AWQ
+ * rescaled) goes to the stage, from which the pack writer copies it. */
+#ifndef MP_QUANT_CALIB_H
+#define MP_QUANT_CALIB_H
+
+#include <stdbool.h>
+
+#include "../verify/engine.h"
+#include "stage.h"
+
+typedef enum { MP_METHOD_RTN, MP_METHOD_MSE, MP_METHOD_HQQ, MP_METHOD_AWQ, MP_METHOD_GPTQ } mp_quant_method;
+
+const char *mp_method_name(mp_quant_method m);
+/* "rtn", "mse", "hqq", "awq", "gptq"; -1 when unknown. */
+int mp_method_parse(const char *text, mp_quant_method *m);
+/* Whether the method needs calibration text (awq, gptq) or can use it (mse). */
+bool mp_method_needs_calib(mp_quant_method m);
+
+/* The encoding of a tensor (canonical name, shape) as the pack will store it. */
+typedef int (*mp_encoding_fn)(void *user, const char *name, int64_t rows, int64_t cols, mp_encoding *enc,
+                              mp_error *err);
+
+typedef struct {
+    mp_quant_method method;
+    const char *calib_path; /* text to calibrate on */
+    int64_t calib_tokens;   /* at most this many tokens (whole sequences of calib_ctx) */
+    int calib_ctx;
+    bool all_experts;       /* statistics of every expert from every token */
+    int64_t min_tokens;     /* fewer routed tokens: fallback; < 0: 0.5 % of the calibration tokens */
+    bool act_order;         /* gptq: columns by decreasing activation energy */
+    bool quiet;
+    mp_encoding_fn encoding;
+    void *encoding_user;
+} mp_calib_options;
+
+typedef struct {
+    int layer, expert, tokens;
+} mp_calib_fallback;
+
+typedef struct {
+    int64_t tokens, sequences;
+    int tensors;        /* quantized with calibration */
+    int n_fallbacks;
+    mp_calib_fallback *fallbacks;
+    double seconds;
+} mp_calib_report;
+
+/* Runs calibration on the model at model_path (a checkpoint directory), staging
+ * results into stage. */
+int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *stage, mp_calib_report *report,
+                 mp_error *err);
+void mp_calib_report_free(mp_calib_report *r);
+
+#endif

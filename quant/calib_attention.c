@@ -1,0 +1,150 @@
+/* The attention of one layer: its linears' input statistics from the calibration
+ * tokens, their quantization (AWQ first moves a scale into input_norm for the
+ * linears that read it), then the quantized attention applied to the stream. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib_internal.h"
+
+enum { MAX_LINEARS = 16 };
+
+/* Linears reading the same rows (q, k and v read one normed input) share one
+ * accumulator: the engine hands them the same buffer one after the other. */
+typedef struct {
+    char names[MAX_LINEARS][96];
+    int acc_of[MAX_LINEARS];
+    int n_names;
+    mp_hessian acc[MAX_LINEARS];
+    int n_acc;
+    const float *last_x;
+    int last_acc;
+    mp_error err;
+} attn_stats;
+
+static int acc_for(attn_stats *s, const char *name, const float *x, int64_t cols)
+{
+    for (int i = 0; i < s->n_names; i++)
+        if (strcmp(s->names[i], name) == 0)
+            return s->acc_of[i];
+    if (s->n_names == MAX_LINEARS)
+        return -1;
+    int a = s->n_acc;
+    if (x == s->last_x && s->last_acc >= 0 && s->acc[s->last_acc].cols == cols)
+        a = s->last_acc;
+    else if (mp_hessian_init(&s->acc[s->n_acc++], cols, &s->err) != MP_OK)
+        return -1;
+    snprintf(s->names[s->n_names], sizeof s->names[0], "%s", name);
+    s->acc_of[s->n_names++] = a;
+    return a;
+}
+
+static void on_input(void *user, const char *name, const float *x, int64_t n, int64_t cols)
+{
+    attn_stats *s = user;
+    if (s->err.code != MP_OK)
+        return;
+    int a = acc_for(s, name, x, cols);
+    if (a < 0) {
+        if (s->err.code == MP_OK)
+            mp_fail(&s->err, MP_EXIT_INPUT, "calibration: more than %d attention linears", MAX_LINEARS);
+        return;
+    }
+    if (x != s->last_x || a != s->last_acc)
+        mp_hessian_add(&s->acc[a], x, n, &s->err);
+    s->last_x = x;
+    s->last_acc = a;
+}
+
+/* Runs the attention over every batch: on a copy of the stream (statistics only)
+ * or in place (the stream moves on). */
+static int run_attention(calib_run *c, int li, const mp_engine_hooks *hooks, bool in_place, mp_error *err)
+{
+    int64_t d = c->cfg->hidden, per = (int64_t)c->batch_seqs * c->ctx;
+    float *copy = in_place ? NULL : malloc((size_t)(per * d) * sizeof *copy);
+    if (!in_place && !copy)
+        return mp_fail(err, MP_EXIT_IO, "out of memory for a calibration batch");
+    int rc = MP_OK;
+    for (int s0 = 0; s0 < c->n_seq && rc == MP_OK; s0 += c->batch_seqs) {
+        int n_seq = c->n_seq - s0 < c->batch_seqs ? c->n_seq - s0 : c->batch_seqs;
+        float *x = c->x + (int64_t)s0 * c->ctx * d;
+        if (copy)
+            x = memcpy(copy, x, (size_t)((int64_t)n_seq * c->ctx * d) * sizeof *x);
+        rc = mp_engine_attention_step(c->engine, li, x, n_seq, c->ctx, hooks, err);
+    }
+    free(copy);
+    return rc;
+}
+
+/* The linears reading input_norm's output: the group holding q (or MLA's q_a / kv_a). */
+static bool reads_input_norm(const char *name, int li)
+{
+    const char *readers[] = {"attn.q", "attn.q_a", "attn.kv_a"};
+    for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
+        char full[96];
+        snprintf(full, sizeof full, "layers.%d.%s", li, readers[i]);
+        if (strcmp(name, full) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* AWQ for the group of accumulator a when it reads input_norm: search, then fold. */
+static int awq_group(calib_run *c, int li, attn_stats *s, int a, mp_error *err)
+{
+    const char *members[MAX_LINEARS];
+    int n = 0;
+    bool folds = false;
+    for (int i = 0; i < s->n_names; i++)
+        if (s->acc_of[i] == a) {
+            members[n++] = s->names[i];
+            folds |= reads_input_norm(s->names[i], li);
+        }
+    if (!folds)
+        return MP_OK;
+    int64_t cols = s->acc[a].cols;
+    float *mean_abs = malloc((size_t)cols * sizeof *mean_abs), *scale = malloc((size_t)cols * sizeof *scale);
+    float *w_mean = malloc((size_t)cols * sizeof *w_mean);
+    double losses[CALIB_AWQ_GRID] = {0};
+    int rc = mean_abs && scale && w_mean ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    if (rc == MP_OK) {
+        mp_hessian_mean_abs(&s->acc[a], mean_abs);
+        rc = calib_awq_weight_mean(c, members, n, cols, w_mean, err);
+    }
+    if (rc == MP_OK)
+        rc = calib_awq_losses(c, members, n, &s->acc[a], mean_abs, w_mean, losses, err);
+    if (rc == MP_OK) {
+        char norm[64];
+        snprintf(norm, sizeof norm, "layers.%d.input_norm", li);
+        calib_awq_pick(losses, mean_abs, w_mean, cols, scale);
+        rc = calib_fold_norm(c, norm, members, n, scale, err);
+    }
+    if (rc == MP_OK)
+        mp_hessian_divide_inputs(&s->acc[a], scale);
+    free(mean_abs);
+    free(scale);
+    free(w_mean);
+    return rc;
+}
+
+int calib_attention_stage(calib_run *c, int li, mp_error *err)
+{
+    attn_stats *s = calloc(1, sizeof *s);
+    if (!s)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    s->last_acc = -1;
+    mp_engine_hooks hooks = {.user = s, .linear_input = on_input};
+    int rc = run_attention(c, li, &hooks, false, err);
+    if (rc == MP_OK && s->err.code != MP_OK)
+        rc = mp_fail(err, s->err.code, "%s", s->err.msg);
+    for (int a = 0; rc == MP_OK && c->o->method == MP_METHOD_AWQ && a < s->n_acc; a++)
+        rc = awq_group(c, li, s, a, err);
+    for (int i = 0; rc == MP_OK && i < s->n_names; i++) {
+        rc = calib_commit(c, s->names[i], &s->acc[s->acc_of[i]], c->o->method == MP_METHOD_AWQ, err);
+        c->report->tensors++;
+    }
+    for (int a = 0; a < s->n_acc; a++)
+        mp_hessian_free(&s->acc[a]);
+    free(s);
+    return rc == MP_OK ? run_attention(c, li, NULL, true, err) : rc;
+}
