@@ -89,16 +89,81 @@ static bool reads_input_norm(const char *name, int li)
     return false;
 }
 
+/* AWQ between v and o (GQA): o's input channel (head h, d) is v's output row
+ * (kv head h / (heads / kv_heads), d), so one scale per v row serves every query
+ * head sharing it. Searched on o's loss, folded as v rows / s and o columns * s. */
+static int awq_v_o(calib_run *c, int li, mp_hessian *H, mp_error *err)
+{
+    char v[64], o[64], vb[72];
+    snprintf(v, sizeof v, "layers.%d.attn.v", li);
+    snprintf(o, sizeof o, "layers.%d.attn.o", li);
+    snprintf(vb, sizeof vb, "%s.bias", v);
+    int64_t vr, vc, orows, ocols, br, bc;
+    float *V = mp_engine_weight(c->engine, v, &vr, &vc), *O = mp_engine_weight(c->engine, o, &orows, &ocols);
+    float *bias = mp_engine_weight(c->engine, vb, &br, &bc);
+    int hd = c->cfg->head_dim, per_kv = c->cfg->n_kv_heads > 0 ? c->cfg->n_heads / c->cfg->n_kv_heads : 0;
+    if (!V || !O || per_kv < 1 || vr * per_kv != ocols || vr % hd != 0)
+        return MP_OK;
+    float *mean_o = malloc((size_t)ocols * sizeof *mean_o), *mean_v = calloc((size_t)vr, sizeof *mean_v);
+    float *w_mean = malloc((size_t)vr * sizeof *w_mean), *sv = malloc((size_t)vr * sizeof *sv);
+    float *so = malloc((size_t)ocols * sizeof *so), *w_mean_o = malloc((size_t)ocols * sizeof *w_mean_o);
+    double losses[CALIB_AWQ_GRID] = {0};
+    const char *names[1] = {o};
+    int rc = mean_o && mean_v && w_mean && sv && so && w_mean_o ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    if (rc == MP_OK)
+        rc = calib_awq_weight_mean(c, names, 1, ocols, w_mean_o, err);
+    if (rc == MP_OK) {
+        mp_hessian_mean_abs(H, mean_o);
+        for (int64_t j = 0; j < ocols; j++) { /* o column j = head j / hd, dim j % hd */
+            int64_t row = (j / hd / per_kv) * hd + j % hd;
+            mean_v[row] += mean_o[j] / (float)per_kv;
+            w_mean[row] = 0;
+        }
+        for (int64_t j = 0; j < ocols; j++)
+            w_mean[(j / hd / per_kv) * hd + j % hd] += w_mean_o[j] / (float)per_kv;
+        for (int k = 0; k < CALIB_AWQ_GRID; k++) {
+            calib_awq_pick_one(k, mean_v, w_mean, vr, sv);
+            for (int64_t j = 0; j < ocols; j++)
+                so[j] = sv[(j / hd / per_kv) * hd + j % hd];
+            losses[k] = calib_awq_loss_of(c, o, so, H);
+        }
+        calib_awq_pick(losses, mean_v, w_mean, vr, sv);
+        for (int64_t r = 0; r < vr; r++) {
+            for (int64_t j = 0; j < vc; j++)
+                V[r * vc + j] /= sv[r];
+            if (bias)
+                bias[r] /= sv[r];
+        }
+        for (int64_t j = 0; j < ocols; j++)
+            so[j] = sv[(j / hd / per_kv) * hd + j % hd];
+        for (int64_t r = 0; r < orows; r++)
+            for (int64_t j = 0; j < ocols; j++)
+                O[r * ocols + j] *= so[j];
+        mp_hessian_divide_inputs(H, so);
+    }
+    free(mean_o);
+    free(mean_v);
+    free(w_mean);
+    free(sv);
+    free(so);
+    free(w_mean_o);
+    return rc;
+}
+
 /* AWQ for the group of accumulator a when it reads input_norm: search, then fold. */
 static int awq_group(calib_run *c, int li, attn_stats *s, int a, mp_error *err)
 {
     const char *members[MAX_LINEARS];
     int n = 0;
     bool folds = false;
+    char o[64];
+    snprintf(o, sizeof o, "layers.%d.attn.o", li);
     for (int i = 0; i < s->n_names; i++)
         if (s->acc_of[i] == a) {
             members[n++] = s->names[i];
             folds |= reads_input_norm(s->names[i], li);
+            if (strcmp(s->names[i], o) == 0)
+                return awq_v_o(c, li, &s->acc[a], err);
         }
     if (!folds)
         return MP_OK;

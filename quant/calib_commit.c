@@ -205,6 +205,21 @@ int calib_awq_losses(calib_run *c, const char *const *names, int n_names, const 
     return rc;
 }
 
+void calib_awq_pick_one(int k, const float *mean_abs, const float *w_mean, int64_t cols, float *s)
+{
+    awq_scale(k, mean_abs, w_mean, cols, s);
+}
+
+double calib_awq_loss_of(calib_run *c, const char *name, const float *s, const mp_hessian *H)
+{
+    int64_t rows, cols;
+    mp_encoding enc;
+    mp_error err = {0};
+    int rc = MP_OK;
+    float *W = w4_linear(c, name, &rows, &cols, &enc, &err, &rc);
+    return W ? mp_awq_loss(&enc, rows, cols, W, s, H->h) : 0.0;
+}
+
 int calib_awq_pick(const double *losses, const float *mean_abs, const float *w_mean, int64_t cols, float *s)
 {
     int best = 0;

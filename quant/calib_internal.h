@@ -33,6 +33,10 @@ int calib_commit(calib_run *c, const char *name, const mp_hessian *H, bool stage
 int calib_awq_losses(calib_run *c, const char *const *names, int n_names, const mp_hessian *H,
                      const float *mean_abs, const float *w_mean, double *losses, mp_error *err);
 int calib_awq_pick(const double *losses, const float *mean_abs, const float *w_mean, int64_t cols, float *s);
+/* Candidate k's scale; the loss of the named w4 linear under input scale s (0 when
+ * it is not w4). */
+void calib_awq_pick_one(int k, const float *mean_abs, const float *w_mean, int64_t cols, float *s);
+double calib_awq_loss_of(calib_run *c, const char *name, const float *s, const mp_hessian *H);
 /* The duo scaling's weight term over the w4 linears among names (cols values). */
 int calib_awq_weight_mean(calib_run *c, const char *const *names, int n_names, int64_t cols, float *w_mean,
                           mp_error *err);
