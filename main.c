@@ -18,6 +18,7 @@ static const command commands[] = {
     {"reference", mp_cmd_reference, "run the original model over a text; record a reference run"},
     {"profile", mp_cmd_profile, "routing counts and input statistics per expert and linear (calibration)"},
     {"verify", mp_cmd_verify, "PPL, KL divergence, top-1, per-layer and per-expert error against a reference"},
+    {"compare", mp_cmd_compare, "packs side by side against one reference: bits/weight, PPL, KLD, top-1, a plot"},
 };
 
 static void usage(FILE *out)
