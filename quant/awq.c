@@ -15,7 +15,12 @@
  * by itself, and with them it vectorizes. Groups are multiples of it.
  * CLIP_STEPS: the clip factors p = 1 - i / (2 CLIP_STEPS), i = 0..CLIP_STEPS (1 .. 0.5),
  * CLIP_CANDIDATES of them. */
-enum { ROW_BLOCK = 32, LANES = 8, CLIP_STEPS = 20, CLIP_CANDIDATES = CLIP_STEPS + 1, MAX_GROUP = 128 };
+enum { ROW_BLOCK = 32, LANES = 8, CLIP_STEPS = 20, SIDE_STEPS = 7, MAX_GROUP = 128,
+       CLIP_CANDIDATES = CLIP_STEPS + 1 + SIDE_STEPS * SIDE_STEPS };
+
+/* Asymmetric grids also try the two ends shrunk independently (a skewed group often
+ * wants one tail clipped and the other kept): these factors for each end. */
+static const float side_factors[SIDE_STEPS] = {1.0f, 0.95f, 0.9f, 0.85f, 0.8f, 0.7f, 0.6f};
 
 /* AutoAWQ clamps mean|x|^r from below at 1e-4 so that one near-dead channel cannot
  * blow up the normalisation sqrt(max * min). */
@@ -211,9 +216,9 @@ static void min_max(const float *x, int g, float *mn, float *mx)
 /* The RTN grid of the group clamped to [p min, p max]. Clamping to p [min, max] rather
  * than to +-p max|x| keeps the sign of the symmetric extreme m, so the symmetric grid
  * is exactly s = f16(p m / -8); the asymmetric one covers [min(0, p min), max(0, p max)]. */
-static awq_grid clipped_grid(const float *x, int g, bool sym, float p, float mn, float mx)
+static awq_grid clipped_grid(const float *x, int g, bool sym, float p_lo, float p_hi, float mn, float mx)
 {
-    float lo = p * mn, hi = p * mx, xc[MAX_GROUP];
+    float lo = p_lo * mn, hi = p_hi * mx, xc[MAX_GROUP];
     for (int k = 0; k < g; k++)
         xc[k] = x[k] < lo ? lo : x[k] > hi ? hi : x[k];
     return rtn_grid(xc, g, sym);
@@ -232,9 +237,13 @@ static void clip_group(const awq_shape *sh, const float *W, int64_t r0, int nr, 
         float mn, mx;
         min_max(x, g, &mn, &mx);
         for (int k = 0; k < CLIP_CANDIDATES; k++) {
-            float p = 1.0f - (float)k / (float)(2 * CLIP_STEPS);
+            float p = 1.0f - (float)k / (float)(2 * CLIP_STEPS), p_lo = p, p_hi = p;
+            if (k > CLIP_STEPS) { /* the independent pairs; symmetric grids repeat the RTN one */
+                p_lo = sh->sym ? 1.0f : side_factors[(k - CLIP_STEPS - 1) / SIDE_STEPS];
+                p_hi = sh->sym ? 1.0f : side_factors[(k - CLIP_STEPS - 1) % SIDE_STEPS];
+            }
             awq_grid *cand = &sc->cand[i * CLIP_CANDIDATES + k];
-            *cand = k == 0 ? rtn_grid(x, g, sh->sym) : clipped_grid(x, g, sh->sym, p, mn, mx);
+            *cand = k == 0 ? rtn_grid(x, g, sh->sym) : clipped_grid(x, g, sh->sym, p_lo, p_hi, mn, mx);
             group_error(x, g, *cand, NULL, sc->Ec + (int64_t)(i * CLIP_CANDIDATES + k) * g);
         }
     }
