@@ -16,6 +16,7 @@
 #include "../core/progress.h"
 #include "../quant/calib.h"
 #include "checkpoint.h"
+#include "convert_bits.h"
 #include "convert_calib.h"
 #include "convert_part.h"
 #include "model_json.h"
@@ -55,6 +56,10 @@ static const char *convert_help =
     "                         are listed (default 0.5%% of the calibration tokens)\n"
     "  --act-order            gptq: columns in order of decreasing activation energy (groups stay\n"
     "                         contiguous: static group grids)\n"
+    "  --bits B               mixed precision: each linear (attention, dense, shared, expert) not\n"
+    "                         set by --keep/--encode gets w4 g128, g64, g32, fp8 or bf16 so that\n"
+    "                         their average is at most B bits per weight and the error, weighted\n"
+    "                         by input importance and routing frequency, is least (needs --stats)\n"
     "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
     "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym)\n"
@@ -87,6 +92,7 @@ typedef struct {
     int zstd_level;
     char rules[2048]; /* --keep/--encode as given, for provenance */
     const char *stats; /* --stats: experts into tiers by routing count */
+    double bits;       /* --bits: mixed precision at this average (0: off) */
     mp_tier_rule tiering;
 } convert_opts;
 
@@ -99,6 +105,7 @@ typedef struct {
     bool calibrated;
     mp_calib_report calib;
     json_t *routing_stats; /* --stats: for the manifest (handed to the writer) */
+    json_t *bit_plan;      /* --bits: the plan's summary */
     mp_tier_summary tiers[MP_TIERS_MAX];
 } convert_stats;
 
@@ -148,6 +155,14 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
         if (got < 0 || mp_cli_int("--calib-min-tokens", v, 0, 1 << 30, &n, err) != MP_OK)
             return err->code;
         return o->calib.min_tokens = n, MP_OK;
+    }
+    if ((got = mp_cli_value("--bits", argc, argv, i, &v, err)) != 0) {
+        char *end;
+        o->bits = got < 0 ? 0 : strtod(v, &end);
+        if (got < 0)
+            return err->code;
+        return *end == 0 && o->bits >= 4.0 && o->bits <= 16.0
+                   ? MP_OK : mp_fail(err, MP_EXIT_INPUT, "--bits \"%s\": expected a number of bits per weight in 4..16", v);
     }
     if (strcmp(argv[*i], "--calib-all-experts") == 0)
         return o->calib.all_experts = true, MP_OK;
@@ -217,6 +232,9 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
     if (o->calib.calib_path && o->method != MP_METHOD_MSE && !mp_method_needs_calib(o->method))
         return mp_fail(err, MP_EXIT_INPUT, "--calib is used by --method mse, awq or gptq, not %s",
                        mp_method_name(o->method));
+    if (o->bits > 0 && !o->stats)
+        return mp_fail(err, MP_EXIT_INPUT, "--bits weighs each tensor's error by its input statistics and routing "
+                       "frequency: it needs --stats STATS (from moepack profile CKPT --text FILE -o STATS)");
     if (o->calib.act_order && o->method != MP_METHOD_GPTQ)
         return mp_fail(err, MP_EXIT_INPUT, "--act-order is a gptq option (--method gptq)");
     if (o->stats && !o->tiering.n_tiers)
@@ -255,6 +273,10 @@ static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, c
                  (unsigned long long)o->tiering.hot_budget);
     else if (o->stats)
         snprintf(tiers, sizeof tiers, " --stats %s --tiers %d", o->stats, o->tiering.n_tiers);
+    if (o->bits > 0) {
+        size_t used = strlen(tiers);
+        snprintf(tiers + used, sizeof tiers - used, " --bits %g", o->bits);
+    }
     char calib[1400] = "";
     if (stats->calibrated)
         snprintf(calib, sizeof calib, " --calib %s --calib-tokens %lld --calib-ctx %d%s%s", o->calib.calib_path,
@@ -269,6 +291,8 @@ static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, c
                           o->policy.group, "sym", o->policy.sym);
     if (stats->calibrated)
         json_object_set_new(p, "calibration", mp_calib_provenance(&o->calib, &stats->calib));
+    if (stats->bit_plan)
+        json_object_set(p, "bit_plan", stats->bit_plan);
     return p;
 }
 
@@ -459,6 +483,8 @@ static void print_summary(const convert_opts *o, const convert_stats *s)
     printf("tensors     %d in %d records\n", s->tensors, s->records);
     if (o->stats)
         print_tiers(o, s);
+    if (s->bit_plan)
+        mp_bit_plan_print(s->bit_plan);
     if (s->calibrated)
         mp_calib_print(&o->calib, &s->calib);
     printf("\n%-10s %14s %14s %12s\n", "class", "weights", "bytes", "bits/weight");
@@ -502,6 +528,8 @@ static void print_json(const convert_opts *o, const convert_stats *s)
                              "peak_rss_kb", (json_int_t)peak_rss_kb(), "fallbacks", s->fallbacks);
     if (o->stats)
         json_object_set_new(root, "tiers", tiers_json(o, s));
+    if (s->bit_plan)
+        json_object_set(root, "bit_plan", s->bit_plan);
     if (s->calibrated) {
         json_t *calib = mp_calib_provenance(&o->calib, &s->calib);
         json_object_set_new(calib, "seconds", json_real(s->calib.seconds));
@@ -530,6 +558,8 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     convert_stats stats = {0};
     if (rc == MP_OK)
         rc = mp_plan_build(&plan, &ck.model, NULL, err);
+    if (rc == MP_OK && o.bits > 0)
+        rc = mp_convert_plan_bits(&ck.model, &plan, &o.policy, o.bits, o.stats, &stats.bit_plan, err);
     if (rc == MP_OK && o.stats)
         rc = plan_tiers(&o, &ck.model, &plan, &stats, err);
     if (rc == MP_OK)
@@ -539,6 +569,7 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     else if (rc == MP_OK && !o.common.quiet)
         print_summary(&o, &stats);
     json_decref(stats.routing_stats);
+    json_decref(stats.bit_plan);
     mp_calib_report_free(&stats.calib);
     mp_plan_free(&plan);
     if (ck.dir)

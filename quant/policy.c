@@ -66,6 +66,11 @@ void mp_policy_free(mp_policy *p)
     for (int i = 0; i < p->n_rules; i++)
         regfree(&p->rules[i].re);
     free(p->rules);
+    for (int i = 0; i < p->n_planned; i++)
+        free(p->planned_names[i]);
+    free(p->planned_names);
+    free(p->planned);
+    mp_name_index_free(&p->planned_index);
     memset(p, 0, sizeof *p);
 }
 
@@ -100,6 +105,24 @@ static mp_encoding w4_fitting(const mp_policy *p, int64_t cols, bool *fell_back)
     return (mp_encoding){.kind = MP_ENC_BF16};
 }
 
+bool mp_policy_has_rule(const mp_policy *p, const char *name, const char *source)
+{
+    for (int i = 0; i < p->n_rules; i++)
+        if (regexec(&p->rules[i].re, name, 0, NULL, 0) == 0 || regexec(&p->rules[i].re, source, 0, NULL, 0) == 0)
+            return true;
+    return false;
+}
+
+int mp_policy_set_planned(mp_policy *p, char **names, mp_encoding *encs, int n, mp_error *err)
+{
+    p->planned_names = names;
+    p->planned = encs;
+    p->n_planned = n;
+    if (mp_name_index_build(&p->planned_index, (const char *const *)names, n) != 0)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    return MP_OK;
+}
+
 int mp_policy_choose(const mp_policy *p, const char *name, const char *source, mp_tensor_class cls,
                      mp_dtype source_dtype, int64_t rows, int64_t cols, mp_encoding *out, bool *fell_back,
                      mp_error *err)
@@ -113,6 +136,11 @@ int mp_policy_choose(const mp_policy *p, const char *name, const char *source, m
         char why[128];
         if (mp_encoding_unfit(out, rows, cols, why, sizeof why))
             return mp_fail(err, MP_EXIT_INPUT, "tensor '%s' (%s): rule \"%s\": %s", name, source, r->text, why);
+        return MP_OK;
+    }
+    int planned = p->n_planned ? mp_name_index_find(&p->planned_index, (const char *const *)p->planned_names, name) : -1;
+    if (planned >= 0) {
+        *out = p->planned[planned];
         return MP_OK;
     }
     bool as_w4;

@@ -10,6 +10,7 @@
 
 #include "../core/dtype.h"
 #include "../core/error.h"
+#include "../core/name_index.h"
 #include "../formats/encoding.h"
 
 typedef enum { MP_SCHEME_BF16, MP_SCHEME_FP8, MP_SCHEME_W4A16, MP_SCHEME_MIXED } mp_scheme;
@@ -39,6 +40,12 @@ typedef struct {
     bool sym;
     int n_rules;
     mp_policy_rule *rules;
+    /* convert --bits: the planner's encodings by canonical name; the user's rules
+     * still come first */
+    int n_planned;
+    char **planned_names;
+    mp_encoding *planned;
+    mp_name_index planned_index;
 } mp_policy;
 
 const char *mp_class_name(mp_tensor_class c);
@@ -49,6 +56,10 @@ void mp_policy_init(mp_policy *p, mp_scheme scheme, int group, bool sym);
 /* "--keep REGEX" (keep = true) or "--encode REGEX=ENC". */
 int mp_policy_add_rule(mp_policy *p, const char *arg, bool keep, mp_error *err);
 void mp_policy_free(mp_policy *p);
+/* Whether a --keep/--encode rule decides this tensor. */
+bool mp_policy_has_rule(const mp_policy *p, const char *name, const char *source);
+/* Takes over names[n] (malloc'd strings in a malloc'd array) and encs[n]. */
+int mp_policy_set_planned(mp_policy *p, char **names, mp_encoding *encs, int n, mp_error *err);
 
 /* The encoding for a [rows, cols] tensor stored in the checkpoint as source_dtype.
  * A scheme's w4 falls back to a smaller group (then to bf16) when cols does not
