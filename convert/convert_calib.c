@@ -59,10 +59,10 @@ json_t *mp_calib_provenance(const mp_calib_options *o, const mp_calib_report *r)
     for (int i = 0; i < r->n_fallbacks; i++)
         json_array_append_new(fallbacks, json_pack("{s:i, s:i, s:i}", "layer", r->fallbacks[i].layer, "expert",
                                                    r->fallbacks[i].expert, "tokens", r->fallbacks[i].tokens));
-    return json_pack("{s:s, s:s, s:I, s:I, s:i, s:b, s:b, s:o}", "method", mp_method_name(o->method), "text",
+    return json_pack("{s:s, s:s, s:I, s:I, s:i, s:b, s:b, s:o, s:i}", "method", mp_method_name(o->method), "text",
                      base ? base + 1 : o->calib_path, "tokens", (json_int_t)r->tokens, "sequences",
                      (json_int_t)r->sequences, "ctx", o->calib_ctx, "all_experts", o->all_experts, "act_order",
-                     o->act_order, "fallbacks", fallbacks);
+                     o->act_order, "fallbacks", fallbacks, "gptq_rounded", r->gptq_rounded);
 }
 
 void mp_calib_print(const mp_calib_options *o, const mp_calib_report *r)
@@ -70,6 +70,9 @@ void mp_calib_print(const mp_calib_options *o, const mp_calib_report *r)
     printf("calibrated  %s: %lld tokens (%lld sequences of %d) from %s, %d tensors, %.1f s%s\n",
            mp_method_name(o->method), (long long)r->tokens, (long long)r->sequences, o->calib_ctx, o->calib_path,
            r->tensors, r->seconds, o->all_experts ? ", every expert on every token" : "");
+    if (r->gptq_rounded)
+        printf("            %d tensor%s had a Hessian GPTQ could not invert even damped: rounded to nearest\n",
+               r->gptq_rounded, r->gptq_rounded == 1 ? "" : "s");
     if (r->n_fallbacks == 0) {
         printf("            every expert saw enough tokens\n");
         return;

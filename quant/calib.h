@@ -53,6 +53,7 @@ typedef struct {
 typedef struct {
     int64_t tokens, sequences;
     int tensors;        /* quantized with calibration */
+    int gptq_rounded;   /* gptq: Hessians no damping made positive definite; rounded on the same grids */
     int n_fallbacks;
     mp_calib_fallback *fallbacks;
     double seconds;

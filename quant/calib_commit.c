@@ -71,7 +71,13 @@ static int w4_arrays(calib_run *c, const mp_encoding *enc, const float *W, int64
     mp_quant_method m = H ? c->o->method : MP_METHOD_MSE;
     if (m == MP_METHOD_GPTQ) {
         mp_gptq_options opt = {.act_order = c->o->act_order, .mse_grid = true};
-        return mp_gptq_quantize(enc, rows, cols, W, H->h, &opt, data, scales, zeros, NULL, NULL, NULL, err);
+        bool fell_back = false;
+        int rc = mp_gptq_quantize(enc, rows, cols, W, H->h, &opt, data, scales, zeros, NULL, NULL, &fell_back, err);
+        if (fell_back) {
+            #pragma omp atomic
+            c->report->gptq_rounded++;
+        }
+        return rc;
     }
     if (m == MP_METHOD_AWQ) /* H is already that of the rescaled inputs */
         return awq_arrays(enc, W, rows, cols, H, data, scales, zeros, err);

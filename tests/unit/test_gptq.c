@@ -23,25 +23,9 @@
 #include "../../formats/encoding.h"
 #include "../../quant/gptq.h"
 #include "../../quant/w4.h"
+#include "random.h"
 
 /* ---- random data (xorshift64, fixed seeds: every run sees the same values) ---- */
-
-typedef struct {
-    uint64_t s;
-} rng;
-
-static double uniform01(rng *r)
-{
-    r->s ^= r->s << 13;
-    r->s ^= r->s >> 7;
-    r->s ^= r->s << 17;
-    return ((double)(r->s >> 11) + 0.5) / 9007199254740992.0;
-}
-
-static double gaussian(rng *r)
-{
-    return sqrt(-2.0 * log(uniform01(r))) * cos(6.283185307179586 * uniform01(r));
-}
 
 static float *random_weights(rng *r, int64_t rows, int64_t cols)
 {
