@@ -77,6 +77,22 @@ kinds=$(manifest "$TMP/bits.mpk" "len(set(t['group'] for t in m['tensors'] if t[
 expect_exit "--bits below the smallest encoding is refused" 2 "$MOEPACK" convert "$TINY" -o "$TMP/b2.mpk" --bits 4 \
     --stats "$TMP/tiny.stats"
 
+# ---- every family calibrates (synthetic checkpoints with the tiny model's tokenizer) ----
+if [ -n "$SYNTH" ]; then
+    for f in mixtral qwen2_moe olmoe deepseek_v2 deepseek_v3 glm4_moe gpt_oss; do
+        "$SYNTH" --family $f --vocab 1024 -o "$TMP/syn-$f" >/dev/null 2>&1 && cp "$TINY/tokenizer.json" "$TMP/syn-$f/"
+        for method in gptq awq; do
+            "$MOEPACK" convert "$TMP/syn-$f" -o "$TMP/syn-$f-$method.mpk" --method $method --calib "$TMP/calib.txt" \
+                --calib-ctx 64 --calib-tokens 1024 --quiet >"$TMP/out" 2>"$TMP/err" \
+                && "$MOEPACK" check "$TMP/syn-$f-$method.mpk" >/dev/null 2>&1 \
+                && "$MOEPACK" verify "$TMP/syn-$f-$method.mpk" --reference "$TMP/syn-$f" --text "$TMP/calib.txt" --ctx 64 \
+                    --chunks 2 --quiet >/dev/null 2>&1 \
+                && pass "$f: $method calibrates, checks and verifies" \
+                || fail "$f: $method calibrates, checks and verifies" "$(head -c 300 "$TMP/err")"
+        done
+    done
+fi
+
 # ---- quality on moby-mixtral (a slice of eval.txt; the whole text is bench/quality) ----
 case "$BUILD" in *-san) SAN=1 ;; *) SAN=0 ;; esac
 if ! have_shared; then
