@@ -114,3 +114,6 @@ rtn=$(kld "$TMP/m-rtn.mpk"); gptq=$(kld "$TMP/m-gptq.mpk"); awq=$(kld "$TMP/m-aw
     || fail "gptq KLD <= 0.65 x rtn" "gptq $gptq, rtn $rtn"
 "$PY" -c "import sys; sys.exit(0 if $awq <= 0.9 * $rtn else 1)" && pass "awq KLD $awq <= 0.9 x rtn $rtn" \
     || fail "awq KLD <= 0.9 x rtn" "awq $awq, rtn $rtn"
+"$MOEPACK" convert "$MOBY" -o "$TMP/m-gptq-1.mpk" --method gptq --calib "$SHARED/corpus/calib.txt" --threads 1 --quiet
+if diff -r -x build.json "$TMP/m-gptq.mpk" "$TMP/m-gptq-1.mpk" >/dev/null; then pass "moby-mixtral gptq: identical at 1 and 2 threads"
+else fail "moby-mixtral gptq: identical at 1 and 2 threads"; fi
