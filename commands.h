@@ -9,6 +9,7 @@
 
 int mp_cmd_inspect(int argc, char **argv, mp_error *err);
 int mp_cmd_convert(int argc, char **argv, mp_error *err);
+int mp_cmd_quant(int argc, char **argv, mp_error *err);
 int mp_cmd_check(int argc, char **argv, mp_error *err);
 int mp_cmd_reference(int argc, char **argv, mp_error *err);
 int mp_cmd_verify(int argc, char **argv, mp_error *err);

@@ -15,6 +15,7 @@ static const command commands[] = {
     {"inspect", mp_cmd_inspect, "architecture, layers, experts, dtypes, sizes, parameter counts"},
     {"check", mp_cmd_check, "structure and checksums of every record of a pack"},
     {"convert", mp_cmd_convert, "HF checkpoint -> pack (bf16, fp8, w4a16, mixed) in one streaming pass"},
+    {"quant", mp_cmd_quant, "re-quantize a pack into a new pack (schemes, methods, calibration as convert)"},
     {"reference", mp_cmd_reference, "run the original model over a text; record a reference run"},
     {"profile", mp_cmd_profile, "routing counts and input statistics per expert and linear (calibration)"},
     {"verify", mp_cmd_verify, "PPL, KL divergence, top-1, per-layer and per-expert error against a reference"},

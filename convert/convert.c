@@ -1,12 +1,9 @@
 /* moepack convert CKPT -o OUT.mpk: one streaming pass from a HuggingFace
  * checkpoint to a pack, quantizing on the way. */
 #include <jansson.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <xxhash.h>
 
 #include "../commands.h"
@@ -20,6 +17,8 @@
 #include "convert_calib.h"
 #include "convert_part.h"
 #include "model_json.h"
+#include "pack_summary.h"
+#include "quant_options.h"
 #include "tiers.h"
 
 static const char *convert_help =
@@ -84,23 +83,15 @@ static const char *convert_help =
 
 typedef struct {
     mp_common_opts common;
-    const char *ckpt, *out;
-    mp_policy policy;
-    mp_quant_method method;
-    mp_calib_options calib;
-    bool zstd, force;
-    int zstd_level;
-    char rules[2048]; /* --keep/--encode as given, for provenance */
+    const char *ckpt;
+    mp_quant_opts q;   /* what convert shares with quant */
     const char *stats; /* --stats: experts into tiers by routing count */
     double bits;       /* --bits: mixed precision at this average (0: off) */
     mp_tier_rule tiering;
 } convert_opts;
 
 typedef struct {
-    uint64_t params[MP_CLASS_COUNT], bytes[MP_CLASS_COUNT];
-    uint64_t source_bytes, pack_bytes;
-    int tensors, records, fallbacks;
-    double seconds;
+    mp_pack_tally tally;
     mp_stage stage;           /* --calib: tensors calibration encoded */
     bool calibrated;
     mp_calib_report calib;
@@ -111,51 +102,12 @@ typedef struct {
 
 /* ---- arguments ---- */
 
-static int add_rule(convert_opts *o, const char *arg, bool keep, mp_error *err)
-{
-    size_t used = strlen(o->rules);
-    snprintf(o->rules + used, sizeof o->rules - used, " %s '%s'", keep ? "--keep" : "--encode", arg);
-    return mp_policy_add_rule(&o->policy, arg, keep, err);
-}
-
 static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error *err)
 {
     const char *v;
-    int got;
-    if ((got = mp_cli_value("--output", argc, argv, i, &v, err)) != 0 || (got = mp_cli_value("-o", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code : (o->out = v, MP_OK);
-    if ((got = mp_cli_value("--scheme", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code
-               : mp_scheme_parse(v, &o->policy.scheme) == 0
-                   ? MP_OK
-                   : mp_fail(err, MP_EXIT_INPUT, "--scheme \"%s\": expected bf16, fp8, w4a16 or mixed", v);
-    if ((got = mp_cli_value("--group", argc, argv, i, &v, err)) != 0) {
-        if (got < 0 || mp_cli_int("--group", v, 32, 128, &o->policy.group, err) != MP_OK)
-            return err->code;
-        return o->policy.group == 32 || o->policy.group == 64 || o->policy.group == 128
-                   ? MP_OK : mp_fail(err, MP_EXIT_INPUT, "--group %s: expected 32, 64 or 128", v);
-    }
-    if ((got = mp_cli_value("--method", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code
-               : mp_method_parse(v, &o->method) == 0
-                   ? MP_OK
-                   : mp_fail(err, MP_EXIT_INPUT, "--method \"%s\": expected rtn, mse, hqq, awq or gptq", v);
-    if ((got = mp_cli_value("--calib", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code : (o->calib.calib_path = v, MP_OK);
-    if ((got = mp_cli_value("--calib-ctx", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code : mp_cli_int("--calib-ctx", v, 16, 1 << 16, &o->calib.calib_ctx, err);
-    if ((got = mp_cli_value("--calib-tokens", argc, argv, i, &v, err)) != 0) {
-        int n;
-        if (got < 0 || mp_cli_int("--calib-tokens", v, 16, 1 << 30, &n, err) != MP_OK)
-            return err->code;
-        return o->calib.calib_tokens = n, MP_OK;
-    }
-    if ((got = mp_cli_value("--calib-min-tokens", argc, argv, i, &v, err)) != 0) {
-        int n;
-        if (got < 0 || mp_cli_int("--calib-min-tokens", v, 0, 1 << 30, &n, err) != MP_OK)
-            return err->code;
-        return o->calib.min_tokens = n, MP_OK;
-    }
+    int got = mp_quant_opts_parse(&o->q, argc, argv, i, err);
+    if (got != 0)
+        return got < 0 ? err->code : MP_OK;
     if ((got = mp_cli_value("--bits", argc, argv, i, &v, err)) != 0) {
         char *end;
         o->bits = got < 0 ? 0 : strtod(v, &end);
@@ -164,20 +116,6 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
         return *end == 0 && o->bits >= 4.0 && o->bits <= 16.0
                    ? MP_OK : mp_fail(err, MP_EXIT_INPUT, "--bits \"%s\": expected a number of bits per weight in 4..16", v);
     }
-    if (strcmp(argv[*i], "--calib-all-experts") == 0)
-        return o->calib.all_experts = true, MP_OK;
-    if (strcmp(argv[*i], "--act-order") == 0)
-        return o->calib.act_order = true, MP_OK;
-    if ((got = mp_cli_value("--cold-codec", argc, argv, i, &v, err)) != 0) {
-        if (got < 0)
-            return err->code;
-        if (strcmp(v, "none") != 0 && strcmp(v, "zstd") != 0)
-            return mp_fail(err, MP_EXIT_INPUT, "--cold-codec \"%s\": expected none or zstd", v);
-        o->zstd = strcmp(v, "zstd") == 0;
-        return MP_OK;
-    }
-    if ((got = mp_cli_value("--zstd-level", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code : mp_cli_int("--zstd-level", v, 1, 19, &o->zstd_level, err);
     if ((got = mp_cli_value("--stats", argc, argv, i, &v, err)) != 0)
         return got < 0 ? err->code : (o->stats = v, MP_OK);
     if ((got = mp_cli_value("--tiers", argc, argv, i, &v, err)) != 0)
@@ -187,14 +125,6 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
                : mp_parse_size(v, &o->tiering.hot_budget) == 0
                    ? MP_OK
                    : mp_fail(err, MP_EXIT_INPUT, "--hot-budget \"%s\": expected a size such as 524288, 512K, 4M or 1G", v);
-    if ((got = mp_cli_value("--keep", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code : add_rule(o, v, true, err);
-    if ((got = mp_cli_value("--encode", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? err->code : add_rule(o, v, false, err);
-    if (strcmp(argv[*i], "--sym") == 0)
-        return o->policy.sym = true, MP_OK;
-    if (strcmp(argv[*i], "--force") == 0)
-        return o->force = true, MP_OK;
     if (argv[*i][0] == '-')
         return mp_fail(err, MP_EXIT_INPUT, "unknown option \"%s\"; see moepack convert --help", argv[*i]);
     if (o->ckpt)
@@ -206,9 +136,7 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
 static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
 {
     memset(o, 0, sizeof *o);
-    mp_policy_init(&o->policy, MP_SCHEME_W4A16, 128, false);
-    o->zstd_level = 3;
-    o->calib = (mp_calib_options){.calib_tokens = 131072, .calib_ctx = 512, .min_tokens = -1};
+    mp_quant_opts_init(&o->q);
     for (int i = 1; i < argc; i++) {
         int got = mp_cli_common(&o->common, argc, argv, &i, err);
         if (got < 0)
@@ -218,7 +146,7 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
     }
     if (o->common.help)
         return MP_OK;
-    if (!o->ckpt || !o->out)
+    if (!o->ckpt || !o->q.out)
         return mp_fail(err, MP_EXIT_INPUT, "missing %s; see moepack convert --help", o->ckpt ? "-o OUT.mpk" : "CKPT");
     if (!o->stats && (o->tiering.n_tiers || o->tiering.hot_budget))
         return mp_fail(err, MP_EXIT_INPUT, "--tiers and --hot-budget order experts by routing count: they need "
@@ -226,23 +154,14 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
     if (o->tiering.hot_budget && o->tiering.n_tiers && o->tiering.n_tiers != 3)
         return mp_fail(err, MP_EXIT_INPUT, "--hot-budget makes 3 tiers (dense, hot, cold), not --tiers %d",
                        o->tiering.n_tiers);
-    o->calib.method = o->method;
-    if (mp_method_needs_calib(o->method) && !o->calib.calib_path)
-        return mp_fail(err, MP_EXIT_INPUT, "--method %s needs calibration text: --calib FILE", mp_method_name(o->method));
-    if (o->calib.calib_path && o->method != MP_METHOD_MSE && !mp_method_needs_calib(o->method))
-        return mp_fail(err, MP_EXIT_INPUT, "--calib is used by --method mse, awq or gptq, not %s",
-                       mp_method_name(o->method));
+    if (mp_quant_opts_check(&o->q, err) != MP_OK)
+        return err->code;
     if (o->bits > 0 && !o->stats)
         return mp_fail(err, MP_EXIT_INPUT, "--bits weighs each tensor's error by its input statistics and routing "
                        "frequency: it needs --stats STATS (from moepack profile CKPT --text FILE -o STATS)");
-    if (o->calib.act_order && o->method != MP_METHOD_GPTQ)
-        return mp_fail(err, MP_EXIT_INPUT, "--act-order is a gptq option (--method gptq)");
     if (o->stats && !o->tiering.n_tiers)
         o->tiering.n_tiers = o->tiering.hot_budget ? 3 : 2;
-    struct stat st;
-    if (!o->force && lstat(o->out, &st) == 0)
-        return mp_fail(err, MP_EXIT_INPUT, "%s already exists (use --force to replace it)", o->out);
-    return MP_OK;
+    return mp_quant_opts_check_output(&o->q, err);
 }
 
 /* ---- provenance: what made the pack, without what does not change its bytes ---- */
@@ -267,7 +186,7 @@ static json_t *source_files_json(const mp_st_set *st)
 
 static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, const convert_stats *stats)
 {
-    char command[8192], tiers[1200] = "";
+    char command[8192], shared[4096], tiers[1200] = "";
     if (o->stats && o->tiering.hot_budget)
         snprintf(tiers, sizeof tiers, " --stats %s --hot-budget %llu", o->stats,
                  (unsigned long long)o->tiering.hot_budget);
@@ -277,20 +196,10 @@ static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, c
         size_t used = strlen(tiers);
         snprintf(tiers + used, sizeof tiers - used, " --bits %g", o->bits);
     }
-    char calib[1400] = "";
-    if (stats->calibrated)
-        snprintf(calib, sizeof calib, " --calib %s --calib-tokens %lld --calib-ctx %d%s%s", o->calib.calib_path,
-                 (long long)o->calib.calib_tokens, o->calib.calib_ctx, o->calib.all_experts ? " --calib-all-experts" : "",
-                 o->calib.act_order ? " --act-order" : "");
-    snprintf(command, sizeof command, "moepack convert %s --scheme %s --group %d%s --method %s%s --cold-codec %s%s%s",
-             o->ckpt, mp_scheme_name(o->policy.scheme), o->policy.group, o->policy.sym ? " --sym" : "",
-             mp_method_name(o->method), calib, o->zstd ? "zstd" : "none", o->rules, tiers);
-    json_t *p = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:b}", "tool", "moepack " MP_VERSION, "command", command,
-                          "source", o->ckpt, "source_files", source_files_json(&ck->st), "scheme",
-                          mp_scheme_name(o->policy.scheme), "method", mp_method_name(o->method), "group",
-                          o->policy.group, "sym", o->policy.sym);
-    if (stats->calibrated)
-        json_object_set_new(p, "calibration", mp_calib_provenance(&o->calib, &stats->calib));
+    mp_quant_opts_command(&o->q, stats->calibrated, shared, sizeof shared);
+    snprintf(command, sizeof command, "moepack convert %s%s%s", o->ckpt, shared, tiers);
+    json_t *p = mp_quant_provenance(&o->q, command, o->ckpt, "source_files", source_files_json(&ck->st),
+                                    stats->calibrated ? &stats->calib : NULL);
     if (stats->bit_plan)
         json_object_set(p, "bit_plan", stats->bit_plan);
     return p;
@@ -298,37 +207,11 @@ static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, c
 
 /* ---- the pass ---- */
 
-static const char *const pack_files[] = {"tier-0.bin", "tier-1.bin", "tier-2.bin", "tier-3.bin", "tier-4.bin",
-                                         "tier-5.bin", "tier-6.bin", "tier-7.bin", "tier-8.bin", "tier-9.bin",
-                                         "tier-10.bin", "tier-11.bin", "tier-12.bin", "tier-13.bin",
-                                         "tier-14.bin", "tier-15.bin", "manifest.json", "manifest.xxh3",
-                                         "config.json", "generation_config.json", "tokenizer.json",
-                                         "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                                         "calib.stage", "build.json", NULL};
-
-/* build.json: how long the pack took to make, for moepack compare. It is not part
- * of the pack's content (the manifest does not list it): the same inputs still give
- * the same tier files and manifest. */
-static int write_build_info(const char *dir, const convert_stats *stats, mp_error *err)
-{
-    char *path = mp_path_join(dir, "build.json");
-    json_t *info = json_pack("{s:f, s:f, s:i}", "seconds", stats->seconds, "calibration_seconds",
-                             stats->calibrated ? stats->calib.seconds : 0.0, "threads", omp_get_max_threads());
-    int rc = path && info && json_dump_file(info, path, JSON_INDENT(2)) == 0
-                 ? MP_OK
-                 : mp_fail(err, MP_EXIT_IO, "%s: cannot write build.json", dir);
-    json_decref(info);
-    free(path);
-    return rc;
-}
-
 static int convert_record(const convert_opts *o, const mp_model *m, const mp_plan *plan, int r, mp_pack_writer *w,
                           mp_progress *progress, convert_stats *stats, mp_error *err)
 {
     const mp_plan_record *rec = &plan->records[r];
-    mp_w4_options w4 = {.method = o->method == MP_METHOD_MSE ? MP_W4_MSE
-                                  : o->method == MP_METHOD_HQQ ? MP_W4_HQQ
-                                                               : MP_W4_RTN};
+    mp_w4_options w4 = mp_quant_opts_w4(&o->q);
     int rc = mp_pack_record_begin(w, rec->tier, rec->layer, rec->expert, err);
     for (int k = 0; k < rec->n_parts && rc == MP_OK; k++) {
         const mp_plan_part *part = &plan->parts[rec->first_part + k];
@@ -340,21 +223,16 @@ static int convert_record(const convert_opts *o, const mp_model *m, const mp_pla
             rc = mp_convert_staged_part(part, &stats->stage, staged, w, err);
             mp_progress_add(progress, mp_convert_part_source_bytes(m, part));
         } else {
-            rc = mp_policy_choose(&o->policy, part->name, part->source, part->cls, mp_plan_source_dtype(m, part),
+            rc = mp_policy_choose(&o->q.policy, part->name, part->source, part->cls, mp_plan_source_dtype(m, part),
                                   part->rows, part->cols, &enc, &fell_back, err);
             if (rc == MP_OK)
                 rc = mp_convert_part(m, part, &enc, &w4, w, progress, err);
         }
-        mp_enc_layout L;
-        mp_encoding_layout(&enc, part->rows, part->cols, &L);
-        stats->params[part->cls] += (uint64_t)(part->rows * part->cols);
-        stats->bytes[part->cls] += L.total;
-        stats->fallbacks += fell_back;
-        stats->tensors++;
+        mp_tally_tensor(&stats->tally, part->cls, part->rows, part->cols, &enc, fell_back);
     }
     if (rc == MP_OK)
         rc = mp_pack_record_end(w, err);
-    stats->records++;
+    stats->tally.records++;
     return rc;
 }
 
@@ -364,43 +242,44 @@ static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const 
     const mp_model *m = &ck->model;
     bool has_experts = false, tier_zstd[MP_TIERS_MAX] = {false};
     for (int t = 1; t < MP_TIERS_MAX; t++)
-        tier_zstd[t] = o->zstd;
+        tier_zstd[t] = o->q.zstd;
     for (int r = 0; r < plan->n_records; r++)
         has_experts |= plan->records[r].tier > 0;
     for (int p = 0; p < plan->n_parts; p++)
-        stats->source_bytes += mp_convert_part_source_bytes(m, &plan->parts[p]);
+        stats->tally.source_bytes += mp_convert_part_source_bytes(m, &plan->parts[p]);
     int n_tiers = o->stats ? o->tiering.n_tiers : has_experts ? 2 : 1;
-    mp_pack_writer *w = mp_pack_writer_new(o->out, n_tiers, tier_zstd, o->zstd_level, err);
+    mp_pack_writer *w = mp_pack_writer_new(o->q.out, n_tiers, tier_zstd, o->q.zstd_level, err);
     if (!w)
         return err->code;
-    mp_cleanup_arm(mp_pack_writer_temp_dir(w), pack_files);
+    mp_cleanup_arm(mp_pack_writer_temp_dir(w), mp_pack_temp_files);
     double start = mp_now();
     int rc = MP_OK;
-    if (o->calib.calib_path) {
-        mp_calib_options calib = o->calib;
+    if (o->q.calib.calib_path) {
+        mp_calib_options calib = o->q.calib;
         char *stage_path = mp_path_join(mp_pack_writer_temp_dir(w), "calib.stage");
-        calib.method = o->method;
+        calib.method = o->q.method;
         calib.quiet = o->common.quiet;
-        rc = stage_path ? mp_convert_calibrate(o->ckpt, m, plan, &o->policy, &calib, stage_path, &stats->stage,
+        rc = stage_path ? mp_convert_calibrate(o->ckpt, m, plan, &o->q.policy, &calib, stage_path, &stats->stage,
                                                &stats->calib, err)
                         : mp_fail(err, MP_EXIT_IO, "out of memory");
         stats->calibrated = true;
         free(stage_path);
     }
     mp_progress progress;
-    mp_progress_start(&progress, "convert", stats->source_bytes, true, o->common.quiet);
+    mp_progress_start(&progress, "convert", stats->tally.source_bytes, true, o->common.quiet);
     for (int r = 0; r < plan->n_records && rc == MP_OK; r++)
         rc = convert_record(o, m, plan, r, w, &progress, stats, err);
     mp_progress_finish(&progress);
     if (stats->calibrated)
         mp_stage_close(&stats->stage);
-    stats->seconds = mp_now() - start;
+    stats->tally.seconds = mp_now() - start;
     if (rc == MP_OK)
-        rc = write_build_info(mp_pack_writer_temp_dir(w), stats, err);
+        rc = mp_write_build_info(mp_pack_writer_temp_dir(w), stats->tally.seconds,
+                                 stats->calibrated ? stats->calib.seconds : 0.0, err);
     if (rc == MP_OK) {
-        stats->pack_bytes = mp_pack_writer_bytes(w);
+        stats->tally.pack_bytes = mp_pack_writer_bytes(w);
         rc = mp_pack_writer_finish(w, mp_model_config_json(m), provenance_json(o, ck, stats), stats->routing_stats,
-                                   ck->dir, o->force, err);
+                                   ck->dir, o->q.force, err);
         stats->routing_stats = NULL; /* taken over */
     } else {
         mp_pack_writer_abort(w);
@@ -426,7 +305,7 @@ static int plan_tiers(const convert_opts *o, const mp_model *m, mp_plan *plan, c
     if (rc == MP_OK)
         rc = mp_tiers_check_model(&s, m, o->ckpt, err);
     if (rc == MP_OK)
-        rc = mp_tiers_expert_bytes(&o->policy, m, plan, bytes, err);
+        rc = mp_tiers_expert_bytes(&o->q.policy, m, plan, bytes, err);
     if (rc == MP_OK) {
         stats->routing_stats = mp_tiers_assign(&s, o->stats, m, &o->tiering, bytes, tier, stats->tiers);
         if (!stats->routing_stats)
@@ -443,17 +322,6 @@ static int plan_tiers(const convert_opts *o, const mp_model *m, mp_plan *plan, c
 }
 
 /* ---- summary ---- */
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
-}
-
-static double bits_per_weight(uint64_t bytes, uint64_t params)
-{
-    return params ? 8.0 * (double)bytes / (double)params : 0;
-}
 
 static void print_tiers(const convert_opts *o, const convert_stats *s)
 {
@@ -476,68 +344,31 @@ static json_t *tiers_json(const convert_opts *o, const convert_stats *s)
 
 static void print_summary(const convert_opts *o, const convert_stats *s)
 {
-    uint64_t params = 0, bytes = 0;
-    printf("converted   %s -> %s (scheme %s, method %s, group %d%s%s)\n", o->ckpt, o->out,
-           mp_scheme_name(o->policy.scheme), mp_method_name(o->method), o->policy.group,
-           o->policy.sym ? ", sym" : "", o->zstd ? ", zstd experts" : "");
-    printf("tensors     %d in %d records\n", s->tensors, s->records);
+    const mp_quant_opts *q = &o->q;
+    printf("converted   %s -> %s (scheme %s, method %s, group %d%s%s)\n", o->ckpt, q->out,
+           mp_scheme_name(q->policy.scheme), mp_method_name(q->method), q->policy.group,
+           q->policy.sym ? ", sym" : "", q->zstd ? ", zstd experts" : "");
+    printf("tensors     %d in %d records\n", s->tally.tensors, s->tally.records);
     if (o->stats)
         print_tiers(o, s);
     if (s->bit_plan)
         mp_bit_plan_print(s->bit_plan);
     if (s->calibrated)
-        mp_calib_print(&o->calib, &s->calib);
-    printf("\n%-10s %14s %14s %12s\n", "class", "weights", "bytes", "bits/weight");
-    for (int c = 0; c < MP_CLASS_COUNT; c++) {
-        if (!s->params[c])
-            continue;
-        printf("%-10s %14llu %14llu %12.3f\n", mp_class_name((mp_tensor_class)c), (unsigned long long)s->params[c],
-               (unsigned long long)s->bytes[c], bits_per_weight(s->bytes[c], s->params[c]));
-        params += s->params[c];
-        bytes += s->bytes[c];
-    }
-    printf("%-10s %14llu %14llu %12.3f\n\n", "all", (unsigned long long)params, (unsigned long long)bytes,
-           bits_per_weight(bytes, params));
-    printf("bytes       %.2f MB read, %.2f MB written (tier files)\n", (double)s->source_bytes / 1e6,
-           (double)s->pack_bytes / 1e6);
-    printf("time        %.3f s, %.1f MB/s of input, peak RSS %.1f MB\n", s->seconds,
-           s->seconds > 0 ? (double)s->source_bytes / 1e6 / s->seconds : 0, (double)peak_rss_kb() / 1024);
-    if (s->fallbacks)
-        printf("fallbacks   %d tensors took a smaller w4 group or bf16: their input width is not a multiple of %d\n",
-               s->fallbacks, o->policy.group);
+        mp_calib_print(&q->calib, &s->calib);
+    mp_tally_print_classes(&s->tally);
+    mp_tally_print_totals(&s->tally, q->policy.group);
 }
 
 static void print_json(const convert_opts *o, const convert_stats *s)
 {
-    json_t *classes = json_object();
-    uint64_t params = 0, bytes = 0;
-    for (int c = 0; c < MP_CLASS_COUNT; c++) {
-        if (!s->params[c])
-            continue;
-        json_object_set_new(classes, mp_class_name((mp_tensor_class)c),
-                            json_pack("{s:I, s:I, s:f}", "weights", (json_int_t)s->params[c], "bytes",
-                                      (json_int_t)s->bytes[c], "bits_per_weight", bits_per_weight(s->bytes[c], s->params[c])));
-        params += s->params[c];
-        bytes += s->bytes[c];
-    }
-    json_t *root = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:f, s:I, s:I, s:f, s:f, s:I, s:i}", "source", o->ckpt,
-                             "pack", o->out, "scheme", mp_scheme_name(o->policy.scheme), "tensors", s->tensors,
-                             "records", s->records, "classes", classes, "bits_per_weight", bits_per_weight(bytes, params),
-                             "bytes_in", (json_int_t)s->source_bytes, "bytes_out", (json_int_t)s->pack_bytes,
-                             "seconds", s->seconds, "mb_per_s", s->seconds > 0 ? (double)s->source_bytes / 1e6 / s->seconds : 0.0,
-                             "peak_rss_kb", (json_int_t)peak_rss_kb(), "fallbacks", s->fallbacks);
+    json_t *root = mp_tally_json(&s->tally, o->ckpt, o->q.out, mp_scheme_name(o->q.policy.scheme));
     if (o->stats)
         json_object_set_new(root, "tiers", tiers_json(o, s));
     if (s->bit_plan)
         json_object_set(root, "bit_plan", s->bit_plan);
-    if (s->calibrated) {
-        json_t *calib = mp_calib_provenance(&o->calib, &s->calib);
-        json_object_set_new(calib, "seconds", json_real(s->calib.seconds));
-        json_object_set_new(root, "calibration", calib);
-    }
-    json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    printf("\n");
-    json_decref(root);
+    if (s->calibrated)
+        json_object_set_new(root, "calibration", mp_calib_summary_json(&o->q.calib, &s->calib));
+    mp_summary_print_json(root);
 }
 
 int mp_cmd_convert(int argc, char **argv, mp_error *err)
@@ -546,7 +377,7 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     int rc = parse_args(&o, argc, argv, err);
     if (rc != MP_OK || o.common.help) {
         fputs(convert_help, rc == MP_OK ? stdout : stderr);
-        mp_policy_free(&o.policy);
+        mp_quant_opts_free(&o.q);
         return rc;
     }
     mp_checkpoint ck;
@@ -559,7 +390,7 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     if (rc == MP_OK)
         rc = mp_plan_build(&plan, &ck.model, NULL, err);
     if (rc == MP_OK && o.bits > 0)
-        rc = mp_convert_plan_bits(&ck.model, &plan, &o.policy, o.bits, o.stats, &stats.bit_plan, err);
+        rc = mp_convert_plan_bits(&ck.model, &plan, &o.q.policy, o.bits, o.stats, &stats.bit_plan, err);
     if (rc == MP_OK && o.stats)
         rc = plan_tiers(&o, &ck.model, &plan, &stats, err);
     if (rc == MP_OK)
@@ -574,6 +405,6 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     mp_plan_free(&plan);
     if (ck.dir)
         mp_checkpoint_close(&ck);
-    mp_policy_free(&o.policy);
+    mp_quant_opts_free(&o.q);
     return rc;
 }

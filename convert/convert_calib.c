@@ -26,30 +26,41 @@ static int encoding_of(void *user, const char *name, int64_t rows, int64_t cols,
     return mp_fail(err, MP_EXIT_INPUT, "calibration: tensor %s is not in the checkpoint's plan", name);
 }
 
+int mp_calibrate_staged(const char *model_path, mp_calib_options *o, mp_encoding_fn encoding, void *user,
+                        const char *stage_path, mp_stage *stage, mp_calib_report *report, mp_error *err)
+{
+    o->encoding = encoding;
+    o->encoding_user = user;
+    int rc = mp_stage_open(stage, stage_path, err);
+    if (rc == MP_OK)
+        rc = mp_calibrate(model_path, o, stage, report, err);
+    o->encoding = NULL;
+    o->encoding_user = NULL;
+    return rc;
+}
+
 int mp_convert_calibrate(const char *ckpt, const mp_model *m, const mp_plan *plan, const mp_policy *policy,
                          mp_calib_options *o, const char *stage_path, mp_stage *stage, mp_calib_report *report,
                          mp_error *err)
 {
     encoding_lookup lookup = {m, plan, policy};
-    o->encoding = encoding_of;
-    o->encoding_user = &lookup;
-    int rc = mp_stage_open(stage, stage_path, err);
+    return mp_calibrate_staged(ckpt, o, encoding_of, &lookup, stage_path, stage, report, err);
+}
+
+int mp_write_staged(const char *name, const char *source, int ndim, const int64_t *shape, const mp_stage *s,
+                    const mp_staged *t, mp_pack_writer *w, mp_error *err)
+{
+    int rc = mp_pack_part_begin(w, name, source, ndim, shape, &t->enc, err);
     if (rc == MP_OK)
-        rc = mp_calibrate(ckpt, o, stage, report, err);
-    o->encoding = NULL;
-    o->encoding_user = NULL;
-    return rc;
+        rc = mp_stage_copy(s, t, w, err);
+    return rc == MP_OK ? mp_pack_part_end(w, err) : rc;
 }
 
 int mp_convert_staged_part(const mp_plan_part *part, const mp_stage *s, const mp_staged *t, mp_pack_writer *w,
                            mp_error *err)
 {
     int64_t shape[2] = {part->rows, part->cols};
-    const int64_t *dims = part->ndim == 2 ? shape : shape + 1;
-    int rc = mp_pack_part_begin(w, part->name, part->source, part->ndim, dims, &t->enc, err);
-    if (rc == MP_OK)
-        rc = mp_stage_copy(s, t, w, err);
-    return rc == MP_OK ? mp_pack_part_end(w, err) : rc;
+    return mp_write_staged(part->name, part->source, part->ndim, part->ndim == 2 ? shape : shape + 1, s, t, w, err);
 }
 
 json_t *mp_calib_provenance(const mp_calib_options *o, const mp_calib_report *r)
@@ -63,6 +74,13 @@ json_t *mp_calib_provenance(const mp_calib_options *o, const mp_calib_report *r)
                      base ? base + 1 : o->calib_path, "tokens", (json_int_t)r->tokens, "sequences",
                      (json_int_t)r->sequences, "ctx", o->calib_ctx, "all_experts", o->all_experts, "act_order",
                      o->act_order, "fallbacks", fallbacks, "gptq_rounded", r->gptq_rounded);
+}
+
+json_t *mp_calib_summary_json(const mp_calib_options *o, const mp_calib_report *r)
+{
+    json_t *calib = mp_calib_provenance(o, r);
+    json_object_set_new(calib, "seconds", json_real(r->seconds));
+    return calib;
 }
 
 void mp_calib_print(const mp_calib_options *o, const mp_calib_report *r)

@@ -4,29 +4,23 @@
 #include <string.h>
 
 #include "../formats/pack.h"
+#include "../quant/policy.h"
 #include "inspect_pack.h"
 
 enum { CLASS_EMBED, CLASS_NORM, CLASS_ROUTER, CLASS_ATTN, CLASS_DENSE, CLASS_SHARED, CLASS_EXPERTS, N_CLASSES };
 static const char *const class_names[N_CLASSES] = {"embed/head", "norms/biases", "routers", "attention",
                                                    "dense mlp", "shared", "experts"};
 
-/* From the canonical names of docs/FORMAT.md. */
+/* Inspect's coarser grouping of the policy's classes; a name that is not canonical
+ * counts as a vector or as embed/head. */
 static int class_of(const mp_pack_tensor *t)
 {
-    const char *n = t->name;
-    if (t->ndim == 1 || strstr(n, ".bias") || strstr(n, "norm"))
-        return CLASS_NORM;
-    if (strstr(n, ".experts."))
-        return CLASS_EXPERTS;
-    if (strstr(n, ".shared_gate") || strstr(n, ".router"))
-        return CLASS_ROUTER;
-    if (strstr(n, ".shared."))
-        return CLASS_SHARED;
-    if (strstr(n, ".attn."))
-        return CLASS_ATTN;
-    if (strstr(n, ".mlp.") || strstr(n, "eh_proj"))
-        return CLASS_DENSE;
-    return CLASS_EMBED;
+    static const int grouped[MP_CLASS_COUNT] = {CLASS_EMBED, CLASS_EMBED, CLASS_NORM, CLASS_ROUTER,
+                                                CLASS_ATTN, CLASS_DENSE, CLASS_SHARED, CLASS_EXPERTS};
+    mp_tensor_class c;
+    if (mp_class_of_name(t->name, &c) == 0)
+        return grouped[c];
+    return t->ndim == 1 ? CLASS_NORM : CLASS_EMBED;
 }
 
 typedef struct {

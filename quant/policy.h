@@ -49,6 +49,10 @@ typedef struct {
 } mp_policy;
 
 const char *mp_class_name(mp_tensor_class c);
+/* The class of a tensor from its canonical name (docs/FORMAT.md "Tensor names"), as
+ * convert's plan gives it: a pack records names, not classes. -1 for a name that is
+ * not canonical. */
+int mp_class_of_name(const char *name, mp_tensor_class *cls);
 int mp_scheme_parse(const char *text, mp_scheme *s);
 const char *mp_scheme_name(mp_scheme s);
 
