@@ -19,13 +19,7 @@ static int option_loss(const mp_encoding *e, const float *W, int64_t rows, int64
     if (rc == MP_OK && !back)
         rc = mp_fail(err, MP_EXIT_IO, "out of memory measuring a [%lld, %lld] tensor", (long long)rows, (long long)cols);
     if (rc == MP_OK) {
-        for (int64_t i = 0; i < rows * cols; i++)
-            x.tensor_amax = fmaxf(x.tensor_amax, fabsf(W[i]));
-        mp_encoder_rows(&x, W, 0, rows, raw);
-        const uint8_t *tail;
-        uint64_t len;
-        mp_encoder_tail(&x, &tail, &len);
-        memcpy(raw + x.layout.data_bytes, tail, len);
+        mp_encoder_whole(&x, W, raw);
         mp_encoding_decode_rows(e, rows, cols, raw, 0, rows, back);
         double sum = 0;
         for (int64_t r = 0; r < rows; r++)

@@ -89,6 +89,18 @@ static bool reads_input_norm(const char *name, int li)
     return false;
 }
 
+/* The v row feeding o's input column j: head j / hd reads kv head (j / hd) / per_kv. */
+static int64_t v_row_of(int64_t j, int hd, int per_kv)
+{
+    return (j / hd / per_kv) * hd + j % hd;
+}
+
+static void expand_to_o(const float *sv, float *so, int64_t ocols, int hd, int per_kv)
+{
+    for (int64_t j = 0; j < ocols; j++)
+        so[j] = sv[v_row_of(j, hd, per_kv)];
+}
+
 /* AWQ between v and o (GQA): o's input channel (head h, d) is v's output row
  * (kv head h / (heads / kv_heads), d), so one scale per v row serves every query
  * head sharing it. Searched on o's loss, folded as v rows / s and o columns * s. */
@@ -105,7 +117,7 @@ static int awq_v_o(calib_run *c, int li, mp_hessian *H, mp_error *err)
     if (!V || !O || per_kv < 1 || vr * per_kv != ocols || vr % hd != 0)
         return MP_OK;
     float *mean_o = malloc((size_t)ocols * sizeof *mean_o), *mean_v = calloc((size_t)vr, sizeof *mean_v);
-    float *w_mean = malloc((size_t)vr * sizeof *w_mean), *sv = malloc((size_t)vr * sizeof *sv);
+    float *w_mean = calloc((size_t)vr, sizeof *w_mean), *sv = malloc((size_t)vr * sizeof *sv);
     float *so = malloc((size_t)ocols * sizeof *so), *w_mean_o = malloc((size_t)ocols * sizeof *w_mean_o);
     double losses[CALIB_AWQ_GRID] = {0};
     const char *names[1] = {o};
@@ -114,17 +126,14 @@ static int awq_v_o(calib_run *c, int li, mp_hessian *H, mp_error *err)
         rc = calib_awq_weight_mean(c, names, 1, ocols, w_mean_o, err);
     if (rc == MP_OK) {
         mp_hessian_mean_abs(H, mean_o);
-        for (int64_t j = 0; j < ocols; j++) { /* o column j = head j / hd, dim j % hd */
-            int64_t row = (j / hd / per_kv) * hd + j % hd;
+        for (int64_t j = 0; j < ocols; j++) {
+            int64_t row = v_row_of(j, hd, per_kv);
             mean_v[row] += mean_o[j] / (float)per_kv;
-            w_mean[row] = 0;
+            w_mean[row] += w_mean_o[j] / (float)per_kv;
         }
-        for (int64_t j = 0; j < ocols; j++)
-            w_mean[(j / hd / per_kv) * hd + j % hd] += w_mean_o[j] / (float)per_kv;
         for (int k = 0; k < CALIB_AWQ_GRID; k++) {
             calib_awq_pick_one(k, mean_v, w_mean, vr, sv);
-            for (int64_t j = 0; j < ocols; j++)
-                so[j] = sv[(j / hd / per_kv) * hd + j % hd];
+            expand_to_o(sv, so, ocols, hd, per_kv);
             losses[k] = calib_awq_loss_of(c, o, so, H);
         }
         calib_awq_pick(losses, mean_v, w_mean, vr, sv);
@@ -134,8 +143,7 @@ static int awq_v_o(calib_run *c, int li, mp_hessian *H, mp_error *err)
             if (bias)
                 bias[r] /= sv[r];
         }
-        for (int64_t j = 0; j < ocols; j++)
-            so[j] = sv[(j / hd / per_kv) * hd + j % hd];
+        expand_to_o(sv, so, ocols, hd, per_kv);
         for (int64_t r = 0; r < orows; r++)
             for (int64_t j = 0; j < ocols; j++)
                 O[r * ocols + j] *= so[j];

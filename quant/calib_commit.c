@@ -106,16 +106,10 @@ static int encode_tensor(calib_run *c, const mp_encoding *enc, const float *W, i
     int rc = mp_encoder_init(&x, enc, rows, cols, NULL, err);
     if (rc == MP_OK && enc->kind == MP_ENC_W4) {
         rc = w4_arrays(c, enc, W, rows, cols, H, raw, x.scales, x.zero_points, err);
+        if (rc == MP_OK)
+            mp_encoder_finish(&x, raw);
     } else if (rc == MP_OK) {
-        for (int64_t i = 0; i < rows * cols; i++)
-            x.tensor_amax = fmaxf(x.tensor_amax, fabsf(W[i]));
-        mp_encoder_rows(&x, W, 0, rows, raw);
-    }
-    if (rc == MP_OK) {
-        const uint8_t *tail;
-        uint64_t len;
-        mp_encoder_tail(&x, &tail, &len);
-        memcpy(raw + x.layout.data_bytes, tail, len);
+        mp_encoder_whole(&x, W, raw);
     }
     mp_encoder_free(&x);
     return rc;

@@ -1,5 +1,6 @@
 #include "encoder.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,6 +130,22 @@ void mp_encoder_tail(mp_encoder *x, const uint8_t **tail, uint64_t *len)
         pack_zero_points(x, x->tail + (L->zeros_offset - L->data_bytes));
     *tail = x->tail;
     *len = x->layout.total - x->layout.data_bytes;
+}
+
+void mp_encoder_finish(mp_encoder *x, uint8_t *raw)
+{
+    const uint8_t *tail;
+    uint64_t len;
+    mp_encoder_tail(x, &tail, &len);
+    memcpy(raw + x->layout.data_bytes, tail, len);
+}
+
+void mp_encoder_whole(mp_encoder *x, const float *W, uint8_t *raw)
+{
+    for (int64_t i = 0; i < x->rows * x->cols; i++) /* fp8 per-tensor scales need it first */
+        x->tensor_amax = fmaxf(x->tensor_amax, fabsf(W[i]));
+    mp_encoder_rows(x, W, 0, x->rows, raw);
+    mp_encoder_finish(x, raw);
 }
 
 void mp_encoder_free(mp_encoder *x)

@@ -33,6 +33,10 @@ uint64_t mp_encoder_data_bytes(const mp_encoder *x, int64_t n_rows);
 void mp_encoder_rows(mp_encoder *x, const float *rows, int64_t r0, int64_t r1, uint8_t *out);
 /* The bytes that follow the data section (empty for f32/bf16/f16). */
 void mp_encoder_tail(mp_encoder *x, const uint8_t **tail, uint64_t *len);
+/* Copies the tail after the data section of a whole tensor's raw bytes (layout.total). */
+void mp_encoder_finish(mp_encoder *x, uint8_t *raw);
+/* Encodes a whole tensor W[rows, cols] held in memory into raw (layout.total bytes). */
+void mp_encoder_whole(mp_encoder *x, const float *W, uint8_t *raw);
 void mp_encoder_free(mp_encoder *x);
 
 #endif

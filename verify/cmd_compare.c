@@ -44,38 +44,21 @@ typedef struct {
     int n_packs;
 } compare_options;
 
-/* One option at argv[*i] besides the common ones: 1 consumed, 0 not ours, -1 error. */
+/* One option at argv[*i] besides the common ones: 1 consumed, 0 not ours, -1 error.
+ * compare judges nothing: verify's thresholds are not among them. */
 static int parse_option(mp_run_options *o, int argc, char **argv, int *i, mp_error *err)
 {
-    const char *v;
-    int got, n;
+    int got = mp_run_options_parse_input(o, argc, argv, i, err);
+    if (got != 0) return got;
     if ((got = mp_cli_value("--reference", argc, argv, i, &o->reference, err)) != 0) return got;
-    if ((got = mp_cli_value("--text", argc, argv, i, &o->text, err)) != 0) return got;
-    if ((got = mp_cli_value("--tokens", argc, argv, i, &o->tokens, err)) != 0) return got;
-    if ((got = mp_cli_value("--report", argc, argv, i, &o->report, err)) != 0) return got;
-    if ((got = mp_cli_value("--ctx", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? got : (mp_cli_int("--ctx", v, 4, 1 << 20, &o->ctx, err) ? -1 : 1);
-    if ((got = mp_cli_value("--chunks", argc, argv, i, &v, err)) != 0) {
-        if (got < 0 || mp_cli_int("--chunks", v, 1, 1 << 30, &n, err))
-            return -1;
-        o->max_chunks = n;
-        return 1;
-    }
-    if ((got = mp_cli_value("--act", argc, argv, i, &o->act_name, err)) != 0) {
-        if (got > 0 && mp_act_parse(o->act_name, &o->act) != 0)
-            return mp_fail(err, MP_EXIT_INPUT, "--act: expected f32, bf16 or fp8, got \"%s\"", o->act_name), -1;
-        return got;
-    }
-    return 0;
+    return mp_cli_value("--report", argc, argv, i, &o->report, err);
 }
 
 static int parse_options(compare_options *c, int argc, char **argv, mp_error *err)
 {
     mp_run_options *o = &c->run;
     memset(c, 0, sizeof *c);
-    o->ctx = 256;
-    o->act_name = "f32";
-    o->max_kld = o->min_top1 = -1; /* compare judges nothing: no thresholds */
+    mp_run_options_init(o);
     c->packs = malloc((size_t)argc * sizeof *c->packs);
     if (!c->packs)
         return mp_fail(err, MP_EXIT_IO, "out of memory");

@@ -13,18 +13,14 @@ static int parse_number(const char *name, const char *text, double *out, mp_erro
     return MP_OK;
 }
 
-/* One option at argv[*i]: 1 consumed, 0 not ours, negative on a usage error. */
-static int parse_one(mp_run_options *o, int argc, char **argv, int *i, int flags, mp_error *err)
+int mp_run_options_parse_input(mp_run_options *o, int argc, char **argv, int *i, mp_error *err)
 {
     const char *v;
     int got, n;
     if ((got = mp_cli_value("--text", argc, argv, i, &o->text, err)) != 0) return got;
     if ((got = mp_cli_value("--tokens", argc, argv, i, &o->tokens, err)) != 0) return got;
-    if ((got = mp_cli_value("-o", argc, argv, i, &o->output, err)) != 0) return got;
     if ((got = mp_cli_value("--ctx", argc, argv, i, &v, err)) != 0)
         return got < 0 ? got : (mp_cli_int("--ctx", v, 4, 1 << 20, &o->ctx, err) ? -1 : 1);
-    if ((got = mp_cli_value("--top-k", argc, argv, i, &v, err)) != 0)
-        return got < 0 ? got : (mp_cli_int("--top-k", v, 0, 1 << 20, &o->top_k, err) ? -1 : 1);
     if ((got = mp_cli_value("--chunks", argc, argv, i, &v, err)) != 0) {
         if (got < 0 || mp_cli_int("--chunks", v, 1, 1 << 30, &n, err))
             return -1;
@@ -36,6 +32,26 @@ static int parse_one(mp_run_options *o, int argc, char **argv, int *i, int flags
             return mp_fail(err, MP_EXIT_INPUT, "--act: expected f32, bf16 or fp8, got \"%s\"", o->act_name), -1;
         return got;
     }
+    return 0;
+}
+
+void mp_run_options_init(mp_run_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->ctx = 256;
+    o->act_name = "f32";
+    o->max_kld = o->min_top1 = -1;
+}
+
+/* One option at argv[*i]: 1 consumed, 0 not ours, negative on a usage error. */
+static int parse_one(mp_run_options *o, int argc, char **argv, int *i, int flags, mp_error *err)
+{
+    const char *v;
+    int got = mp_run_options_parse_input(o, argc, argv, i, err);
+    if (got != 0) return got;
+    if ((got = mp_cli_value("-o", argc, argv, i, &o->output, err)) != 0) return got;
+    if ((got = mp_cli_value("--top-k", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? got : (mp_cli_int("--top-k", v, 0, 1 << 20, &o->top_k, err) ? -1 : 1);
     if (!(flags & MP_RUN_VERIFY))
         return 0;
     if ((got = mp_cli_value("--reference", argc, argv, i, &o->reference, err)) != 0) return got;
@@ -64,10 +80,7 @@ static int check_required(const mp_run_options *o, int flags, const char *cmd, m
 
 int mp_run_options_parse(mp_run_options *o, int argc, char **argv, int flags, const char *help, mp_error *err)
 {
-    memset(o, 0, sizeof *o);
-    o->ctx = 256;
-    o->act_name = "f32";
-    o->max_kld = o->min_top1 = -1;
+    mp_run_options_init(o);
     for (int i = 1; i < argc; i++) {
         int got = mp_cli_common(&o->common, argc, argv, &i, err);
         if (got == 0)
