@@ -59,7 +59,7 @@ $(BUILD)/synth: $(SYNTH_OBJ) $(BUILD)/libmoepack.a
 $(BUILD)/%: tests/tools/%.c $(BUILD)/libmoepack.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmoepack.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoepack.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 

@@ -19,6 +19,7 @@
 #include "../../quant/awq.h"
 #include "../../quant/w4.h"
 #include "random.h"
+#include "w4_buffers.h"
 
 /* ---- random data (xorshift64, fixed seeds) ---- */
 
@@ -83,34 +84,6 @@ static const double salient_factors[] = {10.0, 20.0, 35.0, 50.0};
 
 /* ---- w4 outputs, assembled and decoded by the pack decoder ---- */
 
-typedef struct {
-    mp_encoding e;
-    int64_t rows, cols, G;
-    uint8_t *data;
-    uint16_t *scales;
-    uint8_t *zeros;
-    float *dequant;
-} w4_out;
-
-static w4_out w4_alloc(int group, bool sym, int64_t rows, int64_t cols)
-{
-    w4_out o = {.e = {.kind = MP_ENC_W4, .group = group, .sym = sym}, .rows = rows, .cols = cols};
-    o.G = cols / group;
-    o.data = xcalloc((size_t)(rows * cols / 2), 1);
-    o.scales = xcalloc((size_t)(rows * o.G), sizeof *o.scales);
-    o.zeros = xcalloc((size_t)(rows * o.G), 1);
-    o.dequant = xcalloc((size_t)(rows * cols), sizeof *o.dequant);
-    return o;
-}
-
-static void w4_free(w4_out *o)
-{
-    free(o->data);
-    free(o->scales);
-    free(o->zeros);
-    free(o->dequant);
-}
-
 static double run_awq(w4_out *o, const float *W, const double *H, bool clip)
 {
     return mp_awq_quantize(&o->e, o->rows, o->cols, W, H, clip, o->data, o->scales, o->e.sym ? NULL : o->zeros,
@@ -122,23 +95,6 @@ static void run_rtn(w4_out *o, const float *W)
     mp_w4_quantize_rows(&o->e, o->rows, o->cols, W, 0, o->rows, NULL, o->data, o->scales, o->zeros);
 }
 
-static float *w4_decode(const w4_out *o)
-{
-    mp_enc_layout L;
-    mp_encoding_layout(&o->e, o->rows, o->cols, &L);
-    uint8_t *raw = xcalloc((size_t)L.total, 1);
-    memcpy(raw, o->data, (size_t)L.data_bytes);
-    for (uint64_t k = 0; k < L.n_scales; k++) {
-        raw[L.scales_offset + 2 * k] = (uint8_t)(o->scales[k] & 0xff);
-        raw[L.scales_offset + 2 * k + 1] = (uint8_t)(o->scales[k] >> 8);
-        if (!o->e.sym)
-            raw[L.zeros_offset + k / 2] |= (uint8_t)(o->zeros[k] << ((k & 1) ? 4 : 0));
-    }
-    float *w = xcalloc((size_t)(o->rows * o->cols), sizeof *w);
-    mp_encoding_decode_rows(&o->e, o->rows, o->cols, raw, 0, o->rows, w);
-    free(raw);
-    return w;
-}
 
 /* ---- direct loss computations ---- */
 

@@ -24,6 +24,7 @@
 #include "../../quant/gptq.h"
 #include "../../quant/w4.h"
 #include "random.h"
+#include "w4_buffers.h"
 
 /* ---- random data (xorshift64, fixed seeds: every run sees the same values) ---- */
 
@@ -73,38 +74,7 @@ static double *correlated_hessian(rng *r, int64_t cols, int64_t n, int64_t k, do
 
 /* ---- outputs ---- */
 
-typedef struct {
-    mp_encoding e;
-    int64_t rows, cols, G;
-    uint8_t *data;
-    uint16_t *scales;
-    uint8_t *zeros;
-    float *dequant;
-    double loss;
-    bool fell_back;
-} q_out;
-
-static q_out q_alloc(int group, bool sym, int64_t rows, int64_t cols)
-{
-    q_out o = {.e = {.kind = MP_ENC_W4, .group = group, .sym = sym}, .rows = rows, .cols = cols};
-    o.G = cols / group;
-    o.data = calloc((size_t)(rows * cols / 2), 1);
-    o.scales = calloc((size_t)(rows * o.G), sizeof *o.scales);
-    o.zeros = calloc((size_t)(rows * o.G), 1);
-    o.dequant = calloc((size_t)(rows * cols), sizeof *o.dequant);
-    assert_true(o.data && o.scales && o.zeros && o.dequant);
-    return o;
-}
-
-static void q_free(q_out *o)
-{
-    free(o->data);
-    free(o->scales);
-    free(o->zeros);
-    free(o->dequant);
-}
-
-static void run_gptq(q_out *o, const float *W, const double *H, mp_gptq_options opt)
+static void run_gptq(w4_out *o, const float *W, const double *H, mp_gptq_options opt)
 {
     mp_error err = {0};
     int rc = mp_gptq_quantize(&o->e, o->rows, o->cols, W, H, &opt, o->data, o->scales, o->e.sym ? NULL : o->zeros,
@@ -114,13 +84,13 @@ static void run_gptq(q_out *o, const float *W, const double *H, mp_gptq_options 
 }
 
 /* Plain rounding of W with mp_w4_quantize_rows (importance NULL or per column). */
-static void run_rtn(q_out *o, const float *W, mp_w4_method method, const float *importance)
+static void run_rtn(w4_out *o, const float *W, mp_w4_method method, const float *importance)
 {
     mp_w4_options opt = {.method = method, .importance = importance};
     mp_w4_quantize_rows(&o->e, o->rows, o->cols, W, 0, o->rows, &opt, o->data, o->scales, o->zeros);
 }
 
-static void assert_same_bytes(const q_out *a, const q_out *b)
+static void assert_same_bytes(const w4_out *a, const w4_out *b)
 {
     assert_memory_equal(a->data, b->data, (size_t)(a->rows * a->cols / 2));
     assert_memory_equal(a->scales, b->scales, (size_t)(a->rows * a->G) * 2);
@@ -128,32 +98,6 @@ static void assert_same_bytes(const q_out *a, const q_out *b)
         assert_memory_equal(a->zeros, b->zeros, (size_t)(a->rows * a->G));
 }
 
-static int code_at(const q_out *o, int64_t r, int64_t c)
-{
-    uint8_t b = o->data[(r * o->cols + c) / 2];
-    return (c & 1) ? b >> 4 : b & 15;
-}
-
-/* The encoded tensor as FORMAT.md lays it out (zeros packed two per byte, first low),
- * decoded by formats/encoding.c. */
-static float *pack_decode(const q_out *o)
-{
-    mp_enc_layout L;
-    mp_encoding_layout(&o->e, o->rows, o->cols, &L);
-    uint8_t *raw = calloc((size_t)L.total, 1);
-    float *w = malloc((size_t)(o->rows * o->cols) * sizeof *w);
-    assert_true(raw && w);
-    memcpy(raw, o->data, (size_t)L.data_bytes);
-    for (uint64_t k = 0; k < L.n_scales; k++) {
-        raw[L.scales_offset + 2 * k] = (uint8_t)(o->scales[k] & 0xff);
-        raw[L.scales_offset + 2 * k + 1] = (uint8_t)(o->scales[k] >> 8);
-        if (!o->e.sym)
-            raw[L.zeros_offset + k / 2] |= (uint8_t)(o->zeros[k] << ((k & 1) ? 4 : 0));
-    }
-    mp_encoding_decode_rows(&o->e, o->rows, o->cols, raw, 0, o->rows, w);
-    free(raw);
-    return w;
-}
 
 /* tr(dW H dW^T) by plain double loops. */
 static double plain_loss(const float *decoded, const float *W, const double *H, int64_t rows, int64_t cols)
@@ -177,12 +121,12 @@ static double plain_loss(const float *decoded, const float *W, const double *H, 
 /* The loss of plain rounding (RTN grids) of W under H. */
 static double rtn_loss(int group, bool sym, const float *W, const double *H, int64_t rows, int64_t cols)
 {
-    q_out o = q_alloc(group, sym, rows, cols);
+    w4_out o = w4_alloc(group, sym, rows, cols);
     run_rtn(&o, W, MP_W4_RTN, NULL);
-    float *dec = pack_decode(&o);
+    float *dec = w4_decode(&o);
     double loss = plain_loss(dec, W, H, rows, cols);
     free(dec);
-    q_free(&o);
+    w4_free(&o);
     return loss;
 }
 
@@ -216,13 +160,13 @@ static void test_diagonal_h_equals_plain_rounding(void **state)
     for (int sym = 0; sym < 2; sym++)
         for (int gi = 0; gi < 3; gi++)
             for (int mse = 0; mse < 2; mse++) {
-                q_out g = q_alloc(groups[gi], sym, rows, cols), p = q_alloc(groups[gi], sym, rows, cols);
+                w4_out g = w4_alloc(groups[gi], sym, rows, cols), p = w4_alloc(groups[gi], sym, rows, cols);
                 run_gptq(&g, W, H, (mp_gptq_options){.mse_grid = mse});
                 run_rtn(&p, W, mse ? MP_W4_MSE : MP_W4_RTN, mse ? imp : NULL);
                 assert_false(g.fell_back);
                 assert_same_bytes(&g, &p);
-                q_free(&g);
-                q_free(&p);
+                w4_free(&g);
+                w4_free(&p);
             }
     free(imp);
     free(W);
@@ -246,13 +190,13 @@ static void test_correlated_h_beats_plain_rounding(void **state)
     const int groups[] = {32, 128};
     for (int sym = 0; sym < 2; sym++)
         for (int gi = 0; gi < 2; gi++) {
-            q_out g = q_alloc(groups[gi], sym, rows, cols);
+            w4_out g = w4_alloc(groups[gi], sym, rows, cols);
             run_gptq(&g, W, H, (mp_gptq_options){0});
             double rtn = rtn_loss(groups[gi], sym, W, H, rows, cols), ratio = g.loss / rtn;
             printf("# g%d %s: GPTQ / RTN loss = %.4f\n", groups[gi], sym ? "sym" : "asym", ratio);
             assert_false(g.fell_back);
             assert_true(ratio < 0.8);
-            q_free(&g);
+            w4_free(&g);
         }
     free(W);
     free(H);
@@ -271,7 +215,7 @@ static void test_act_order_on_uneven_diagonal(void **state)
     double *H = correlated_hessian(&r, cols, 2048, 64, 3.0, NULL, 0);
     for (int sym = 0; sym < 2; sym++)
         for (int mse = 0; mse < 2; mse++) {
-            q_out nat = q_alloc(128, sym, rows, cols), act = q_alloc(128, sym, rows, cols);
+            w4_out nat = w4_alloc(128, sym, rows, cols), act = w4_alloc(128, sym, rows, cols);
             run_gptq(&nat, W, H, (mp_gptq_options){.mse_grid = mse});
             run_gptq(&act, W, H, (mp_gptq_options){.act_order = true, .mse_grid = mse});
             double rtn = rtn_loss(128, sym, W, H, rows, cols);
@@ -279,8 +223,8 @@ static void test_act_order_on_uneven_diagonal(void **state)
                    sym ? "sym" : "asym", mse ? " mse" : "", act.loss / nat.loss, nat.loss / rtn, act.loss / rtn);
             assert_true(act.loss <= 1.03 * nat.loss);
             assert_true(act.loss < 0.8 * rtn);
-            q_free(&nat);
-            q_free(&act);
+            w4_free(&nat);
+            w4_free(&act);
         }
     free(W);
     free(H);
@@ -300,14 +244,14 @@ static void test_decoder_reproduces_dequant_and_loss(void **state)
         bool sym, act_order, mse;
     } cases[] = {{64, false, true, false}, {32, true, false, false}, {128, false, false, true}, {64, true, true, true}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        q_out g = q_alloc(cases[k].group, cases[k].sym, rows, cols);
+        w4_out g = w4_alloc(cases[k].group, cases[k].sym, rows, cols);
         run_gptq(&g, W, H, (mp_gptq_options){.act_order = cases[k].act_order, .mse_grid = cases[k].mse});
-        float *dec = pack_decode(&g);
+        float *dec = w4_decode(&g);
         assert_memory_equal(dec, g.dequant, (size_t)(rows * cols) * sizeof *dec);
         double want = plain_loss(dec, W, H, rows, cols);
         assert_true(fabs(g.loss - want) <= 1e-9 * want);
         free(dec);
-        q_free(&g);
+        w4_free(&g);
     }
     free(W);
     free(H);
@@ -321,14 +265,14 @@ static void test_optional_outputs(void **state)
     rng r = {45};
     float *W = random_weights(&r, rows, cols);
     double *H = correlated_hessian(&r, cols, 512, 16, 1.0, NULL, 0);
-    q_out a = q_alloc(64, false, rows, cols), b = q_alloc(64, false, rows, cols);
+    w4_out a = w4_alloc(64, false, rows, cols), b = w4_alloc(64, false, rows, cols);
     run_gptq(&a, W, H, (mp_gptq_options){0});
     mp_error err = {0};
     assert_int_equal(mp_gptq_quantize(&b.e, rows, cols, W, H, NULL, b.data, b.scales, b.zeros, NULL, NULL, NULL, &err),
                      MP_OK);
     assert_same_bytes(&a, &b);
-    q_free(&a);
-    q_free(&b);
+    w4_free(&a);
+    w4_free(&b);
     free(W);
     free(H);
 }
@@ -345,20 +289,20 @@ static void test_block_size_only_regroups(void **state)
     float *W = random_weights(&r, rows, cols);
     double *H = correlated_hessian(&r, cols, 2048, 64, 1.0, NULL, 0);
     for (int act = 0; act < 2; act++) {
-        q_out ref = q_alloc(32, false, rows, cols);
+        w4_out ref = w4_alloc(32, false, rows, cols);
         run_gptq(&ref, W, H, (mp_gptq_options){.block = (int)cols, .act_order = act});
         const int blocks[] = {32, 48, 128};
         for (int b = 0; b < 3; b++) {
-            q_out o = q_alloc(32, false, rows, cols);
+            w4_out o = w4_alloc(32, false, rows, cols);
             run_gptq(&o, W, H, (mp_gptq_options){.block = blocks[b], .act_order = act});
             int64_t same = 0;
             for (int64_t i = 0; i < rows * cols; i++)
-                same += code_at(&o, i / cols, i % cols) == code_at(&ref, i / cols, i % cols);
+                same += w4_code(&o, i / cols, i % cols) == w4_code(&ref, i / cols, i % cols);
             assert_true((double)same >= 0.995 * (double)(rows * cols));
             assert_true(fabs(o.loss - ref.loss) <= 0.005 * ref.loss);
-            q_free(&o);
+            w4_free(&o);
         }
-        q_free(&ref);
+        w4_free(&ref);
     }
     free(W);
     free(H);
@@ -375,7 +319,7 @@ static void test_same_bytes_any_thread_count(void **state)
     double *H = correlated_hessian(&r, cols, 1024, 48, 2.0, NULL, 0);
     for (int sym = 0; sym < 2; sym++)
         for (int act = 0; act < 2; act++) {
-            q_out one = q_alloc(64, sym, rows, cols), two = q_alloc(64, sym, rows, cols);
+            w4_out one = w4_alloc(64, sym, rows, cols), two = w4_alloc(64, sym, rows, cols);
             mp_gptq_options opt = {.act_order = act, .mse_grid = sym};
             omp_set_num_threads(1);
             run_gptq(&one, W, H, opt);
@@ -384,8 +328,8 @@ static void test_same_bytes_any_thread_count(void **state)
             assert_same_bytes(&one, &two);
             assert_memory_equal(one.dequant, two.dequant, (size_t)(rows * cols) * sizeof(float));
             assert_memory_equal(&one.loss, &two.loss, sizeof one.loss);
-            q_free(&one);
-            q_free(&two);
+            w4_free(&one);
+            w4_free(&two);
         }
     omp_set_num_threads(omp_get_num_procs());
     free(W);
@@ -404,7 +348,7 @@ static void test_dead_columns_keep_their_weights(void **state)
     float *W = random_weights(&r, rows, cols);
     double *H = correlated_hessian(&r, cols, 1024, 32, 1.0, dead, 4);
     for (int act = 0; act < 2; act++) {
-        q_out g = q_alloc(64, false, rows, cols);
+        w4_out g = w4_alloc(64, false, rows, cols);
         run_gptq(&g, W, H, (mp_gptq_options){.act_order = act});
         for (int64_t row = 0; row < rows; row++)
             for (int d = 0; d < 4; d++) {
@@ -412,7 +356,7 @@ static void test_dead_columns_keep_their_weights(void **state)
                 float s = mp_f16_to_f32(g.scales[row * g.G + c / 64]);
                 assert_true(fabsf(g.dequant[row * cols + c] - W[row * cols + c]) <= 0.5001f * fabsf(s));
             }
-        q_free(&g);
+        w4_free(&g);
     }
     free(W);
     free(H);
@@ -447,19 +391,19 @@ static void test_bad_h_falls_back_or_retries(void **state)
             fill_test_hessian(H, cols, kind);
             for (int64_t c = 0; c < cols; c++)
                 imp[c] = (float)H[c * cols + c];
-            q_out g = q_alloc(32, false, rows, cols), p = q_alloc(32, false, rows, cols);
+            w4_out g = w4_alloc(32, false, rows, cols), p = w4_alloc(32, false, rows, cols);
             run_gptq(&g, W, H, (mp_gptq_options){.mse_grid = mse});
             assert_int_equal(g.fell_back, kind != 1);
             assert_true(kind == 2 || isfinite(g.loss));
             if (kind != 1) {
                 run_rtn(&p, W, mse ? MP_W4_MSE : MP_W4_RTN, mse ? imp : NULL);
                 assert_same_bytes(&g, &p);
-                float *dec = pack_decode(&g);
+                float *dec = w4_decode(&g);
                 assert_memory_equal(dec, g.dequant, (size_t)(rows * cols) * sizeof *dec);
                 free(dec);
             }
-            q_free(&g);
-            q_free(&p);
+            w4_free(&g);
+            w4_free(&p);
         }
     free(W);
     free(H);
@@ -474,7 +418,7 @@ static void test_nan_weight_stays_local(void **state)
     rng r = {99};
     float *W = random_weights(&r, rows, cols);
     double *H = correlated_hessian(&r, cols, 512, 16, 1.0, NULL, 0);
-    q_out clean = q_alloc(32, false, rows, cols), dirty = q_alloc(32, false, rows, cols);
+    w4_out clean = w4_alloc(32, false, rows, cols), dirty = w4_alloc(32, false, rows, cols);
     run_gptq(&clean, W, H, (mp_gptq_options){0});
     W[3 * cols + 40] = NAN;
     run_gptq(&dirty, W, H, (mp_gptq_options){0});
@@ -482,11 +426,11 @@ static void test_nan_weight_stays_local(void **state)
         for (int64_t c = 0; c < cols; c++) {
             assert_true(isfinite(dirty.dequant[row * cols + c]));
             if (row != 3 || c < 32) /* row 3 before the NaN's group: as before */
-                assert_int_equal(code_at(&dirty, row, c), code_at(&clean, row, c));
+                assert_int_equal(w4_code(&dirty, row, c), w4_code(&clean, row, c));
         }
     assert_true(dirty.dequant[3 * cols + 40] == 0.0f);
-    q_free(&clean);
-    q_free(&dirty);
+    w4_free(&clean);
+    w4_free(&dirty);
     free(W);
     free(H);
 }

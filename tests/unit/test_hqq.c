@@ -19,6 +19,7 @@
 #include "../../quant/hqq.h"
 #include "../../quant/w4.h"
 #include "random.h"
+#include "w4_buffers.h"
 
 /* ---- random data (xorshift64, fixed seeds) ---- */
 
@@ -64,32 +65,6 @@ static float *alloc_floats(int64_t n)
 
 /* ---- w4 outputs, assembled and decoded by the pack decoder ---- */
 
-typedef struct {
-    mp_encoding e;
-    int64_t rows, cols, G;
-    uint8_t *data;
-    uint16_t *scales;
-    uint8_t *zeros;
-} w4_out;
-
-static w4_out w4_alloc(int group, bool sym, int64_t rows, int64_t cols)
-{
-    w4_out o = {.e = {.kind = MP_ENC_W4, .group = group, .sym = sym}, .rows = rows, .cols = cols};
-    o.G = cols / group;
-    o.data = calloc((size_t)(rows * cols / 2), 1);
-    o.scales = calloc((size_t)(rows * o.G), sizeof *o.scales);
-    o.zeros = calloc((size_t)(rows * o.G), 1);
-    assert_true(o.data && o.scales && o.zeros);
-    return o;
-}
-
-static void w4_free(w4_out *o)
-{
-    free(o->data);
-    free(o->scales);
-    free(o->zeros);
-}
-
 static void run_hqq(w4_out *o, const float *x, const mp_hqq_options *opt)
 {
     mp_hqq_quantize_rows(&o->e, o->rows, o->cols, x, opt, o->data, o->scales, o->e.sym ? NULL : o->zeros);
@@ -98,32 +73,6 @@ static void run_hqq(w4_out *o, const float *x, const mp_hqq_options *opt)
 static void run_rtn(w4_out *o, const float *x)
 {
     mp_w4_quantize_rows(&o->e, o->rows, o->cols, x, 0, o->rows, NULL, o->data, o->scales, o->zeros);
-}
-
-/* The encoded tensor as FORMAT.md lays it out, decoded by formats/encoding.c. */
-static float *w4_decode(const w4_out *o)
-{
-    mp_enc_layout L;
-    mp_encoding_layout(&o->e, o->rows, o->cols, &L);
-    uint8_t *raw = calloc((size_t)L.total, 1);
-    assert_non_null(raw);
-    memcpy(raw, o->data, (size_t)L.data_bytes);
-    for (uint64_t k = 0; k < L.n_scales; k++) {
-        raw[L.scales_offset + 2 * k] = (uint8_t)(o->scales[k] & 0xff);
-        raw[L.scales_offset + 2 * k + 1] = (uint8_t)(o->scales[k] >> 8);
-        if (!o->e.sym)
-            raw[L.zeros_offset + k / 2] |= (uint8_t)(o->zeros[k] << ((k & 1) ? 4 : 0));
-    }
-    float *w = alloc_floats(o->rows * o->cols);
-    mp_encoding_decode_rows(&o->e, o->rows, o->cols, raw, 0, o->rows, w);
-    free(raw);
-    return w;
-}
-
-static int w4_code(const w4_out *o, int64_t r, int64_t c)
-{
-    uint8_t b = o->data[(r * o->cols + c) / 2];
-    return (c & 1) ? b >> 4 : b & 15;
 }
 
 /* sum |dec - x|^p over one group, and the squared error, in double. */

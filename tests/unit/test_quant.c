@@ -20,6 +20,7 @@
 #include "../../quant/fp8.h"
 #include "../../quant/w4.h"
 #include "random.h"
+#include "w4_buffers.h"
 
 /* ---- random data (xorshift64, fixed seeds: every run sees the same values) ---- */
 
@@ -32,68 +33,10 @@ static float *alloc_floats(int64_t n)
 
 /* ---- w4 buffers: the quantizer's outputs and the assembled encoded tensor ---- */
 
-typedef struct {
-    mp_encoding e;
-    int64_t rows, cols, G;
-    uint8_t *data;
-    uint16_t *scales;
-    uint8_t *zeros; /* one per byte, as the quantizer writes them */
-} w4_out;
-
-static w4_out w4_alloc(int group, bool sym, int64_t rows, int64_t cols)
-{
-    w4_out o = {.e = {.kind = MP_ENC_W4, .group = group, .sym = sym}, .rows = rows, .cols = cols};
-    o.G = cols / group;
-    o.data = calloc((size_t)(rows * cols / 2), 1);
-    o.scales = calloc((size_t)(rows * o.G), sizeof *o.scales);
-    o.zeros = calloc((size_t)(rows * o.G), 1);
-    assert_true(o.data && o.scales && o.zeros);
-    return o;
-}
-
-static void w4_free(w4_out *o)
-{
-    free(o->data);
-    free(o->scales);
-    free(o->zeros);
-}
-
 static void w4_run(w4_out *o, const float *x, mp_w4_method method, const float *importance)
 {
     mp_w4_options opt = {.method = method, .importance = importance};
     mp_w4_quantize_rows(&o->e, o->rows, o->cols, x, 0, o->rows, &opt, o->data, o->scales, o->zeros);
-}
-
-/* The encoded tensor as FORMAT.md lays it out (zeros packed two per byte, first low). */
-static uint8_t *w4_assemble(const w4_out *o)
-{
-    mp_enc_layout L;
-    mp_encoding_layout(&o->e, o->rows, o->cols, &L);
-    uint8_t *raw = calloc((size_t)L.total, 1);
-    assert_non_null(raw);
-    memcpy(raw, o->data, (size_t)L.data_bytes);
-    for (uint64_t k = 0; k < L.n_scales; k++) {
-        raw[L.scales_offset + 2 * k] = (uint8_t)(o->scales[k] & 0xff);
-        raw[L.scales_offset + 2 * k + 1] = (uint8_t)(o->scales[k] >> 8);
-        if (!o->e.sym)
-            raw[L.zeros_offset + k / 2] |= (uint8_t)(o->zeros[k] << ((k & 1) ? 4 : 0));
-    }
-    return raw;
-}
-
-static float *w4_decode(const w4_out *o)
-{
-    uint8_t *raw = w4_assemble(o);
-    float *w = alloc_floats(o->rows * o->cols);
-    mp_encoding_decode_rows(&o->e, o->rows, o->cols, raw, 0, o->rows, w);
-    free(raw);
-    return w;
-}
-
-static int w4_code(const w4_out *o, int64_t r, int64_t c)
-{
-    uint8_t b = o->data[(r * o->cols + c) / 2];
-    return (c & 1) ? b >> 4 : b & 15;
 }
 
 /* ---- reference RTN quantizer: the rules of quant/w4.h, one element at a time ---- */
