@@ -159,13 +159,15 @@ static int encode_bands(const mp_model *m, const mp_plan_part *part, mp_encoder 
     }
     free(scratch);
     free(data);
-    if (rc == MP_OK) {
-        const uint8_t *tail;
-        uint64_t len;
-        mp_encoder_tail(x, &tail, &len);
-        rc = mp_pack_part_write(w, tail, len, err);
-    }
-    return rc;
+    return rc == MP_OK ? mp_part_write_tail(x, w, err) : rc;
+}
+
+int mp_part_write_tail(mp_encoder *x, mp_pack_writer *w, mp_error *err)
+{
+    const uint8_t *tail;
+    uint64_t len;
+    mp_encoder_tail(x, &tail, &len);
+    return mp_pack_part_write(w, tail, len, err);
 }
 
 int mp_convert_part(const mp_model *m, const mp_plan_part *part, const mp_encoding *enc, const mp_w4_options *w4,

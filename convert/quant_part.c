@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "../quant/encoder.h"
+#include "convert_part.h"
 
 bool mp_encoding_same(const mp_encoding *a, const mp_encoding *b)
 {
@@ -65,13 +66,7 @@ static int encode_bands(const mp_pack_tensor *t, const uint8_t *raw, mp_encoder 
     }
     free(scratch);
     free(data);
-    if (rc == MP_OK) {
-        const uint8_t *tail;
-        uint64_t len;
-        mp_encoder_tail(x, &tail, &len);
-        rc = mp_pack_part_write(w, tail, len, err);
-    }
-    return rc;
+    return rc == MP_OK ? mp_part_write_tail(x, w, err) : rc;
 }
 
 int mp_quant_part(const mp_pack_tensor *t, const uint8_t *raw, const mp_encoding *enc, const mp_w4_options *w4,
