@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "convert/convert_commands.h"
 #include "core/cli.h"
+#include "core/version.h"
+#include "verify/verify_commands.h"
 
 typedef struct {
     const char *name;

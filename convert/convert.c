@@ -6,17 +6,17 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../commands.h"
 #include "../core/cleanup.h"
 #include "../core/cli.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
+#include "../model/checkpoint.h"
+#include "../model/model_json.h"
 #include "../quant/calib.h"
-#include "checkpoint.h"
 #include "convert_bits.h"
 #include "convert_calib.h"
+#include "convert_commands.h"
 #include "convert_part.h"
-#include "model_json.h"
 #include "pack_summary.h"
 #include "quant_options.h"
 #include "tiers.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "../formats/stats.h"
+#include "../model/weights.h"
 #include "../quant/bit_plan.h"
-#include "weights.h"
 
 static const char *const option_names[] = {"w4g128", "w4g64", "w4g32", "fp8-block", "bf16"};
 enum { N_OPTIONS = 5 };

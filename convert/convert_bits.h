@@ -6,8 +6,8 @@
 
 #include <jansson.h>
 
+#include "../model/plan.h"
 #include "../quant/policy.h"
-#include "plan.h"
 
 /* Plans every quantized linear not decided by a --keep/--encode rule so that their
  * average is at most bits per weight. *summary: the plan for the manifest. */

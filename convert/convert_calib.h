@@ -5,9 +5,9 @@
 
 #include <jansson.h>
 
+#include "../model/plan.h"
 #include "../quant/calib.h"
 #include "../quant/policy.h"
-#include "plan.h"
 
 /* Calibrates the model at model_path (a checkpoint or a pack), staging into a
  * scratch file at stage_path; encoding(user, ...) gives each tensor's encoding. */

@@ -4,8 +4,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "../model/weights.h"
 #include "../quant/encoder.h"
-#include "weights.h"
 
 uint64_t mp_convert_part_source_bytes(const mp_model *m, const mp_plan_part *part)
 {

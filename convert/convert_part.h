@@ -4,9 +4,9 @@
 
 #include "../core/progress.h"
 #include "../formats/pack.h"
+#include "../model/plan.h"
 #include "../quant/encoder.h"
 #include "../quant/w4.h"
-#include "plan.h"
 
 int mp_convert_part(const mp_model *m, const mp_plan_part *part, const mp_encoding *enc, const mp_w4_options *w4,
                     mp_pack_writer *w, mp_progress *progress, mp_error *err);

@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../commands.h"
 #include "../core/cli.h"
 #include "../formats/pack.h"
-#include "checkpoint.h"
+#include "../model/checkpoint.h"
+#include "../model/model_stats.h"
+#include "convert_commands.h"
 #include "inspect_pack.h"
-#include "model_stats.h"
 
 static const char *inspect_help =
     "usage: moepack inspect CKPT|PACK [--json]\n\n"

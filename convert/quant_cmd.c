@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../commands.h"
 #include "../core/cleanup.h"
 #include "../core/cli.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
 #include "convert_calib.h"
+#include "convert_commands.h"
 #include "pack_summary.h"
 #include "quant_options.h"
 #include "quant_part.h"

@@ -4,8 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../commands.h"
 #include "../core/cli.h"
+#include "../core/version.h"
 #include "convert_calib.h"
 
 void mp_quant_opts_init(mp_quant_opts *o)

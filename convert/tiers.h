@@ -7,8 +7,8 @@
 #include <jansson.h>
 
 #include "../formats/stats.h"
+#include "../model/plan.h"
 #include "../quant/policy.h"
-#include "plan.h"
 
 #define MP_TIERS_MAX 16
 

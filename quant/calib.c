@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../verify/chunks.h"
-#include "../verify/model_run.h"
+#include "../engine/chunks.h"
+#include "../engine/model_run.h"
 #include "calib_internal.h"
 
 static const char *const method_names[] = {"rtn", "mse", "hqq", "awq", "gptq"};

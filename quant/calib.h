@@ -18,7 +18,7 @@
 
 #include <stdbool.h>
 
-#include "../verify/engine.h"
+#include "../engine/engine.h"
 #include "stage.h"
 
 typedef enum { MP_METHOD_RTN, MP_METHOD_MSE, MP_METHOD_HQQ, MP_METHOD_AWQ, MP_METHOD_GPTQ } mp_quant_method;

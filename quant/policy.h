@@ -12,20 +12,9 @@
 #include "../core/error.h"
 #include "../core/name_index.h"
 #include "../formats/encoding.h"
+#include "../model/tensor_class.h"
 
 typedef enum { MP_SCHEME_BF16, MP_SCHEME_FP8, MP_SCHEME_W4A16, MP_SCHEME_MIXED } mp_scheme;
-
-typedef enum {
-    MP_CLASS_EMBED,
-    MP_CLASS_HEAD,
-    MP_CLASS_NORM,    /* norms, biases, sinks, correction biases: small vectors */
-    MP_CLASS_ROUTER,  /* routers and the shared-expert gate */
-    MP_CLASS_ATTN,
-    MP_CLASS_DENSE,   /* dense MLPs and other plain linears (MTP eh_proj) */
-    MP_CLASS_SHARED,
-    MP_CLASS_EXPERT,
-    MP_CLASS_COUNT
-} mp_tensor_class;
 
 typedef struct {
     regex_t re;
@@ -48,11 +37,6 @@ typedef struct {
     mp_name_index planned_index;
 } mp_policy;
 
-const char *mp_class_name(mp_tensor_class c);
-/* The class of a tensor from its canonical name (docs/FORMAT.md "Tensor names"), as
- * convert's plan gives it: a pack records names, not classes. -1 for a name that is
- * not canonical. */
-int mp_class_of_name(const char *name, mp_tensor_class *cls);
 int mp_scheme_parse(const char *text, mp_scheme *s);
 const char *mp_scheme_name(mp_scheme s);
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../commands.h"
 #include "../core/cli.h"
 #include "../core/progress.h"
+#include "verify_commands.h"
 
 static bool all_zero(const uint8_t *p, uint64_t from, uint64_t to)
 {

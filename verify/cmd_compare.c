@@ -10,11 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../commands.h"
 #include "../core/fileio.h"
 #include "../core/json.h"
+#include "../core/version.h"
 #include "../formats/pack.h"
-#include "html_report.h"
+#include "../report/html_report.h"
+#include "verify_commands.h"
 #include "verify_run.h"
 
 static const char *compare_help =

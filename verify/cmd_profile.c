@@ -6,12 +6,13 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../commands.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
+#include "../core/version.h"
+#include "../engine/model_run.h"
 #include "../formats/stats.h"
-#include "model_run.h"
 #include "run_options.h"
+#include "verify_commands.h"
 
 static const char *profile_help =
     "usage: moepack profile CKPT|PACK (--text FILE | --tokens FILE) -o STATS [options]\n\n"

@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../commands.h"
 #include "../core/cli.h"
 #include "../core/progress.h"
+#include "../engine/model_run.h"
 #include "../formats/reference.h"
-#include "model_run.h"
+#include "metrics.h"
 #include "run_options.h"
+#include "verify_commands.h"
 
 static const char *reference_help =
     "usage: moepack reference CKPT|PACK (--text FILE | --tokens FILE) -o REF [options]\n\n"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../commands.h"
+#include "verify_commands.h"
 #include "verify_run.h"
 
 static const char *verify_help =

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/chunks.h"
 #include "../formats/reference.h"
-#include "chunks.h"
 
 /* Exact KL(P_ref || Q_test) over the whole vocabulary. */
 static double kld_full(const float *ref, double ref_lse, const float *test, double test_lse, int vocab)
@@ -218,4 +218,33 @@ void mp_layer_metrics_count(mp_layer_metrics *m, int layer, const int *experts, 
 {
     for (int64_t i = 0; i < n * m->top_k; i++)
         m->expert_count[(int64_t)layer * m->n_experts + experts[i]]++;
+}
+
+double mp_logsumexp(const float *row, int n)
+{
+    float max = row[0];
+    for (int i = 1; i < n; i++)
+        if (row[i] > max)
+            max = row[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += exp((double)row[i] - max);
+    return max + log(sum);
+}
+
+void mp_top_k(const float *row, int n, int k, int32_t *ids, float *values)
+{
+    int have = 0;
+    for (int i = 0; i < n; i++) {
+        if (have == k && row[i] <= values[k - 1])
+            continue;
+        int at = have < k ? have++ : k - 1;
+        while (at > 0 && values[at - 1] < row[i]) {
+            values[at] = values[at - 1];
+            ids[at] = ids[at - 1];
+            at--;
+        }
+        values[at] = row[i];
+        ids[at] = i;
+    }
 }

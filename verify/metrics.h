@@ -54,4 +54,9 @@ void mp_layer_metrics_hidden(mp_layer_metrics *m, int layer, const float *ref, c
 void mp_layer_metrics_routing(mp_layer_metrics *m, int layer, const int *ref, const int *test, int64_t n);
 void mp_layer_metrics_count(mp_layer_metrics *m, int layer, const int *experts, int64_t n);
 
+/* log(sum(exp(row))) in double. */
+double mp_logsumexp(const float *row, int n);
+/* The k largest values of row, largest first (ties: lower index first). */
+void mp_top_k(const float *row, int n, int k, int32_t *ids, float *values);
+
 #endif

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "../core/cli.h"
-#include "engine.h"
+#include "../engine/engine.h"
 
 enum {
     MP_RUN_NEEDS_OUTPUT = 1, /* -o FILE is required */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../commands.h"
-#include "html_report.h"
+#include "../core/version.h"
+#include "../report/html_report.h"
 #include "verify_result.h"
 
 static void summary(mp_report *rep, const mp_verify_result *r)

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 
 #include "../core/progress.h"
+#include "../engine/model_run.h"
 #include "../formats/reference.h"
-#include "model_run.h"
 
 typedef struct {
     mp_layer_metrics *layers;

@@ -4,7 +4,7 @@
 #ifndef MP_WEIGHT_ERROR_H
 #define MP_WEIGHT_ERROR_H
 
-#include "weight_source.h"
+#include "../model/weight_source.h"
 
 typedef struct {
     char name[96];

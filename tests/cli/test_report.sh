@@ -1,5 +1,5 @@
 #!/bin/sh
-# The HTML report building blocks (verify/html_report, verify/svg_plot) through
+# The HTML report building blocks (report/html_report, report/svg_plot) through
 # build/report_demo: the page and every <svg> in it are well-formed XML, nothing is
 # loaded from outside the file, marks carry tooltips, and, when chromium is installed,
 # a headless browser renders it to a screenshot that is not blank. The report and the

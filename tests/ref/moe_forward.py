@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent NumPy reference of the HuggingFace forward pass of the MoE families
 moepack supports, written from the HF modeling semantics (transformers modeling_*.py,
-DeepSeek's inference/model.py) and /work/shared/REFERENCE.md, not from verify/engine*.c.
+DeepSeek's inference/model.py) and /work/shared/REFERENCE.md, not from engine/engine*.c.
 
     moe_forward.py CKPT_DIR --tokens "0 1 2 ..." --out logits.f32
 

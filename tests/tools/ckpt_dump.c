@@ -1,12 +1,12 @@
 /* ckpt_dump CKPT OUTDIR: every tensor of a checkpoint's canonical model, decoded to
- * f32 by the checkpoint reader (convert/weights.c), as OUTDIR/<canonical name>.f32.
+ * f32 by the checkpoint reader (model/weights.c), as OUTDIR/<canonical name>.f32.
  * Tests compare these with pack_dump's files: a lossless conversion is bit-exact. */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../convert/checkpoint.h"
-#include "../../convert/plan.h"
-#include "../../convert/weights.h"
+#include "../../model/checkpoint.h"
+#include "../../model/plan.h"
+#include "../../model/weights.h"
 
 static int dump_part(const mp_model *m, const mp_plan_part *part, const char *outdir, mp_error *err)
 {

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../convert/model.h"
 #include "../../core/fileio.h"
 #include "../../core/progress.h"
-#include "../../verify/linalg.h"
+#include "../../engine/linalg.h"
+#include "../../model/model.h"
 
 /* Multiply-adds of one token: every linear it passes through (attention, router,
  * top_k routed experts, shared experts; the output head for half of the tokens, as

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../verify/engine.h"
-#include "../../verify/weight_source.h"
+#include "../../engine/engine.h"
+#include "../../model/weight_source.h"
 
 static int parse_tokens(const char *text, int32_t **out, int *n)
 {

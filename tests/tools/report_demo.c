@@ -1,5 +1,5 @@
 /* report_demo OUT.html: writes a report with every block and plot kind of
- * verify/html_report and verify/svg_plot from fixed, made-up data shaped like what
+ * report/html_report and report/svg_plot from fixed, made-up data shaped like what
  * verify will produce (DeepSeek-V3-sized heat maps included), plus the edge cases:
  * NaN and infinite values, all-equal values, empty series, a single point, strings
  * that need escaping. tests/cli/test_report.sh checks the result. */
@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../../verify/html_report.h"
+#include "../../report/html_report.h"
 
 enum { LAYERS = 61, EXPERTS = 256 };
 

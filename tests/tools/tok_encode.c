@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "../../core/fileio.h"
-#include "../../verify/tokenizer.h"
+#include "../../tokenizer/tokenizer.h"
 
 static double now(void)
 {

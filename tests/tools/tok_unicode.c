@@ -1,4 +1,4 @@
-/* tok_unicode classes | nfc: exposes verify/unicode.c to an oracle
+/* tok_unicode classes | nfc: exposes tokenizer/unicode.c to an oracle
  * (tests/cli/test_tokenizer_unicode.sh compares with Python's unicodedata).
  *   classes  one letter per code point 0..U+10FFFF: L (\p{L}), N (\p{N}), S (\s), O
  *   nfc      reads lines of hex code points, writes the NFC of each line the same way */
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../verify/unicode.h"
+#include "../../tokenizer/unicode.h"
 
 static int classes(void)
 {

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../engine/linalg.h"
 #include "../../quant/bit_plan.h"
 #include "../../quant/hessian.h"
 #include "../../quant/stage.h"
-#include "../../verify/linalg.h"
 
 static uint64_t state = 88172645463325252ull;
 

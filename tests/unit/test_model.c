@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../convert/checkpoint.h"
-#include "../../convert/model_stats.h"
+#include "../../model/checkpoint.h"
+#include "../../model/model_stats.h"
 
 #define MIXTRAL_CONFIG                                                                            \
     "{\"architectures\":[\"MixtralForCausalLM\"],\"model_type\":\"mixtral\",\"hidden_size\":16,"  \

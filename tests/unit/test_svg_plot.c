@@ -1,5 +1,5 @@
-/* Tests for verify/svg_plot (ticks, value -> pixel mapping, escaping, values that
- * cannot be drawn, degenerate data) and for the report writer in verify/html_report
+/* Tests for report/svg_plot (ticks, value -> pixel mapping, escaping, values that
+ * cannot be drawn, degenerate data) and for the report writer in report/html_report
  * that embeds the plots (temporary file renamed when complete, table alignment).
  * Expected ticks are worked by hand or checked against the definition in svg_plot.h;
  * rendered SVG is read back with sscanf and a small tag-balance checker. */
@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../verify/html_report.h"
-#include "../../verify/svg_plot.h"
+#include "../../report/html_report.h"
+#include "../../report/svg_plot.h"
 
 /* ---- helpers ---- */
 

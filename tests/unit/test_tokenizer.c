@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "../../core/fileio.h"
-#include "../../verify/tokenizer.h"
-#include "../../verify/tokenizer_pretok.h"
-#include "../../verify/unicode.h"
+#include "../../tokenizer/tokenizer.h"
+#include "../../tokenizer/tokenizer_pretok.h"
+#include "../../tokenizer/unicode.h"
 
 static char dir[64];
 static const char *shared; /* ../shared, or NULL when absent */

@@ -7,9 +7,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../convert/checkpoint.h"
-#include "../convert/plan.h"
 #include "../formats/pack.h"
+#include "checkpoint.h"
+#include "plan.h"
 
 typedef struct {
     bool is_pack;

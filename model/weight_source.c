@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../convert/weights.h"
 #include "../core/fileio.h"
+#include "weights.h"
 
 static int open_pack(mp_weight_source *s, const char *path, mp_error *err)
 {

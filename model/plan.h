@@ -4,8 +4,8 @@
 #ifndef MP_PLAN_H
 #define MP_PLAN_H
 
-#include "../quant/policy.h"
 #include "model.h"
+#include "tensor_class.h"
 
 typedef struct {
     char name[96];

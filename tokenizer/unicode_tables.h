@@ -1,4 +1,4 @@
-/* Layouts of the generated Unicode tables (verify/unicode_tables.c, written by
+/* Layouts of the generated Unicode tables (tokenizer/unicode_tables.c, written by
  * tools/gen_unicode.py). Every table is sorted by its first field(s) for binary search. */
 #ifndef MP_UNICODE_TABLES_H
 #define MP_UNICODE_TABLES_H

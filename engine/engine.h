@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "weight_source.h"
+#include "../model/weight_source.h"
 
 /* Deployment numerics of the activations entering each linear layer. */
 typedef enum {

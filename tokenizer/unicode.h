@@ -1,6 +1,6 @@
 /* The Unicode the tokenizer needs: strict UTF-8, the character classes its
  * pre-tokenizer regexes test (\p{L}, \p{N}, \s) and NFC normalization.
- * Tables come from tools/gen_unicode.py (see verify/unicode_tables.c). */
+ * Tables come from tools/gen_unicode.py (see tokenizer/unicode_tables.c). */
 #ifndef MP_UNICODE_H
 #define MP_UNICODE_H
 

@@ -30,9 +30,4 @@ void mp_chunks_free(mp_chunks *c);
 void mp_chunks_get(const mp_chunks *c, int64_t i, int32_t *out);
 int mp_chunks_scored(const mp_chunks *c);
 
-/* log(sum(exp(row))) in double. */
-double mp_logsumexp(const float *row, int n);
-/* The k largest values of row, largest first (ties: lower index first). */
-void mp_top_k(const float *row, int n, int k, int32_t *ids, float *values);
-
 #endif

@@ -1,6 +1,5 @@
 #include "chunks.h"
 
-#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +7,7 @@
 #include <xxhash.h>
 
 #include "../core/fileio.h"
-#include "tokenizer.h"
+#include "../tokenizer/tokenizer.h"
 
 static int tokenize_text(mp_chunks *c, const mp_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
                          mp_error *err)
@@ -102,33 +101,4 @@ void mp_chunks_get(const mp_chunks *c, int64_t i, int32_t *out)
 int mp_chunks_scored(const mp_chunks *c)
 {
     return c->last - c->first;
-}
-
-double mp_logsumexp(const float *row, int n)
-{
-    float max = row[0];
-    for (int i = 1; i < n; i++)
-        if (row[i] > max)
-            max = row[i];
-    double sum = 0;
-    for (int i = 0; i < n; i++)
-        sum += exp((double)row[i] - max);
-    return max + log(sum);
-}
-
-void mp_top_k(const float *row, int n, int k, int32_t *ids, float *values)
-{
-    int have = 0;
-    for (int i = 0; i < n; i++) {
-        if (have == k && row[i] <= values[k - 1])
-            continue;
-        int at = have < k ? have++ : k - 1;
-        while (at > 0 && values[at - 1] < row[i]) {
-            values[at] = values[at - 1];
-            ids[at] = ids[at - 1];
-            at--;
-        }
-        values[at] = row[i];
-        ids[at] = i;
-    }
 }
