@@ -39,7 +39,7 @@ else
   MOEPACK := moepack
 endif
 
-.PHONY: all deps test demo bench clean
+.PHONY: all deps test run-tests demo bench clean
 all: $(MOEPACK) $(BUILD)/synth
 
 $(BUILD)/%.o: %.c
@@ -71,7 +71,13 @@ deps:
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "all dependencies present"; fi
 
-test: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
+# test and demo install what is missing first, then build in a second make: the
+# pkg-config flags above are read when make starts, so a first make could not see
+# libraries that deps has just installed.
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) \
 	  sh tests/run.sh $(TEST_BIN) tests/cli/test_*.sh
 
