@@ -3,8 +3,8 @@
 #   SAN=1       AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir)
 
 CC      ?= cc
-PKGS    := libzstd libxxhash jansson openblas
-DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev libopenblas-dev pkg-config \
+PKGS    := libzstd libxxhash jansson openblas oniguruma libutf8proc
+DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev libopenblas-dev libonig-dev libutf8proc-dev pkg-config \
            python3-numpy python3-zstandard python3-xxhash chromium zstd
 
 ifeq ($(PORTABLE),1)

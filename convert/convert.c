@@ -63,7 +63,7 @@ static const char *convert_help =
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
     "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym)\n"
     "                         (repeatable; the first matching --keep/--encode wins; REGEX is\n"
-    "                         POSIX extended, matched in the canonical name, e.g.\n"
+    "                         an Oniguruma regex, matched in the canonical name, e.g.\n"
     "                         layers.3.experts.7.down, and in the checkpoint name)\n"
     "  --cold-codec C         none | zstd: compress the routed-expert tiers (default none)\n"
     "  --stats STATS          routing statistics from moepack profile of the same model: order\n"

@@ -40,12 +40,13 @@ int mp_policy_add_rule(mp_policy *p, const char *arg, bool keep, mp_error *err)
                        "fp8-channel, fp8-block, w4g32, w4g64, w4g128 (optionally -sym)", arg);
     if (eq)
         *eq = '\0';
-    if (regcomp(&rule.re, rule.text, REG_EXTENDED | REG_NOSUB) != 0)
-        return mp_fail(err, MP_EXIT_INPUT, "%s \"%s\": not a valid extended regular expression",
-                       keep ? "--keep" : "--encode", arg);
+    char why[128];
+    if (mp_regex_compile(rule.text, &rule.re, why, sizeof why) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s \"%s\": not a valid regular expression: %s",
+                       keep ? "--keep" : "--encode", arg, why);
     mp_policy_rule *grown = realloc(p->rules, (size_t)(p->n_rules + 1) * sizeof *grown);
     if (!grown) {
-        regfree(&rule.re);
+        mp_regex_free(rule.re);
         return mp_fail(err, MP_EXIT_IO, "out of memory");
     }
     p->rules = grown;
@@ -56,7 +57,7 @@ int mp_policy_add_rule(mp_policy *p, const char *arg, bool keep, mp_error *err)
 void mp_policy_free(mp_policy *p)
 {
     for (int i = 0; i < p->n_rules; i++)
-        regfree(&p->rules[i].re);
+        mp_regex_free(p->rules[i].re);
     free(p->rules);
     for (int i = 0; i < p->n_planned; i++)
         free(p->planned_names[i]);
@@ -97,10 +98,18 @@ static mp_encoding w4_fitting(const mp_policy *p, int64_t cols, bool *fell_back)
     return (mp_encoding){.kind = MP_ENC_BF16};
 }
 
+/* The rule's regex is found in the canonical name or in the checkpoint name. */
+static bool rule_matches(const mp_policy_rule *r, const char *name, const char *source)
+{
+    size_t start, end;
+    return mp_regex_search(r->re, name, strlen(name), 0, &start, &end) == 1 ||
+           mp_regex_search(r->re, source, strlen(source), 0, &start, &end) == 1;
+}
+
 bool mp_policy_has_rule(const mp_policy *p, const char *name, const char *source)
 {
     for (int i = 0; i < p->n_rules; i++)
-        if (regexec(&p->rules[i].re, name, 0, NULL, 0) == 0 || regexec(&p->rules[i].re, source, 0, NULL, 0) == 0)
+        if (rule_matches(&p->rules[i], name, source))
             return true;
     return false;
 }
@@ -122,7 +131,7 @@ int mp_policy_choose(const mp_policy *p, const char *name, const char *source, m
     *fell_back = false;
     for (int i = 0; i < p->n_rules; i++) {
         const mp_policy_rule *r = &p->rules[i];
-        if (regexec(&r->re, name, 0, NULL, 0) != 0 && regexec(&r->re, source, 0, NULL, 0) != 0)
+        if (!rule_matches(r, name, source))
             continue;
         *out = r->keep ? kept(source_dtype, cls) : r->enc;
         char why[128];

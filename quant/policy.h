@@ -1,23 +1,24 @@
 /* Which encoding each tensor gets: the scheme's defaults by tensor class, then the
  * user's --keep REGEX and --encode REGEX=ENC rules (first matching rule wins), like
- * llama.cpp's --tensor-type. Regexes are POSIX extended, searched (not anchored) in
- * the canonical name and in the checkpoint name. */
+ * llama.cpp's --tensor-type. Regexes are Oniguruma's (core/regex.h; POSIX extended
+ * patterns mean the same there), searched (not anchored) in the canonical name and in
+ * the checkpoint name. */
 #ifndef MP_POLICY_H
 #define MP_POLICY_H
 
-#include <regex.h>
 #include <stdbool.h>
 
 #include "../core/dtype.h"
 #include "../core/error.h"
 #include "../core/name_index.h"
+#include "../core/regex.h"
 #include "../formats/encoding.h"
 #include "../model/tensor_class.h"
 
 typedef enum { MP_SCHEME_BF16, MP_SCHEME_FP8, MP_SCHEME_W4A16, MP_SCHEME_MIXED } mp_scheme;
 
 typedef struct {
-    regex_t re;
+    mp_regex *re;
     bool keep; /* else enc */
     mp_encoding enc;
     char text[128];
