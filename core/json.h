@@ -1,4 +1,6 @@
-/* JSON files read strictly: duplicate keys rejected, errors naming file and place. */
+/* JSON files: our own formats and tokenizer.json read strictly (duplicate keys
+ * rejected); the configuration files a checkpoint ships beside its weights read
+ * tolerantly. Errors name the file and the place. */
 #ifndef MP_JSON_H
 #define MP_JSON_H
 
@@ -9,5 +11,10 @@
 
 /* Loads a JSON file of at most max_bytes; *root is NULL on failure. */
 int mp_json_load_file(const char *path, uint64_t max_bytes, json_t **root, mp_error *err);
+
+/* For tokenizer_config.json and the like, as transformers reads them: integers beyond
+ * 64 bits (a model_max_length of 1e30) become reals, a key given twice keeps its last
+ * value. */
+int mp_json_load_file_tolerant(const char *path, uint64_t max_bytes, json_t **root, mp_error *err);
 
 #endif

@@ -1,6 +1,7 @@
 #include "chunks.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,9 +49,16 @@ int mp_chunks_load(mp_chunks *c, const char *model_dir, const char *text_path, c
     memset(c, 0, sizeof *c);
     mp_tokenizer *tok = NULL;
     int rc = MP_OK;
-    /* Token ids need no tokenizer; when there is one it still says whether BOS leads. */
-    if (text_path || has_tokenizer(model_dir))
+    /* Token ids need no tokenizer; when there is one it still says whether BOS leads,
+     * and when it cannot be read the ids run as they are. */
+    if (text_path) {
         rc = mp_tokenizer_load(model_dir, &tok, err);
+    } else if (has_tokenizer(model_dir)) {
+        mp_error why = {0};
+        if (mp_tokenizer_load(model_dir, &tok, &why) != MP_OK)
+            fprintf(stderr, "moepack: warning: %s; the ids of %s run as given, without a BOS token\n", why.msg,
+                    tokens_path);
+    }
     if (rc)
         return rc;
     int32_t *ids = NULL;

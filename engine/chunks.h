@@ -21,8 +21,10 @@ typedef struct {
 } mp_chunks;
 
 /* Tokens of text_path (tokenized with the tokenizer.json in model_dir), or the
- * ids in tokens_path; exactly one of them is non-NULL. max_chunks limits the run
- * (0 = all). Fails when the text holds fewer than ctx tokens. */
+ * ids in tokens_path; exactly one of them is non-NULL. With ids, the tokenizer only
+ * says which BOS leads each chunk; when it cannot be read, a warning goes to stderr
+ * and the ids run as given. max_chunks limits the run (0 = all). Fails when the text
+ * holds fewer than ctx tokens. */
 int mp_chunks_load(mp_chunks *c, const char *model_dir, const char *text_path, const char *tokens_path, int ctx,
                    int64_t max_chunks, mp_error *err);
 void mp_chunks_free(mp_chunks *c);

@@ -1,15 +1,15 @@
 /* Encoding, as HF's Tokenizer::encode(text, add_special_tokens=false) does it
  * (tokenizer/added_vocabulary.rs extract_and_normalize, then pre-tokenizer and model):
- *   1. added tokens are found in the raw text, leftmost then longest;
+ *   1. added tokens are found in the raw text;
  *   2. each piece between them is normalized and searched for normalized added tokens;
  *   3. the pieces left are pre-tokenized into words;
- *   4. each word goes through BPE.
- * Loading is in tokenizer_load.c. */
+ *   4. each word goes through the model (BPE or Unigram).
+ * Loading is in tokenizer_load*.c. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tokenizer_types.h"
-#include "unicode.h"
+#include "utf8.h"
 
 /* BPE symbol positions are 32-bit, and byte-level words have one symbol per byte. */
 #define MAX_TEXT_BYTES ((size_t)UINT32_MAX / 2)
@@ -18,31 +18,11 @@ typedef struct {
     const mp_tokenizer *t;
     mp_id_list ids;
     mp_bpe_work *bpe;
+    mp_unigram_work *unigram;
     mp_pretok_work pretok;
+    mp_added_runs runs[2]; /* [0] of the raw text, [1] of a normalized piece */
+    int status;            /* -1 out of memory or a regex failed, -2 a character without piece or unk */
 } encoder;
-
-/* The leftmost, then longest, added token (normalized or not) in s[from..len): its
- * index, with its position in *at; or -1. */
-static long find_added(const mp_tokenizer *t, bool normalized, const char *s, size_t len, size_t from,
-                       size_t *at)
-{
-    for (size_t p = from; p < len; p++) {
-        if (!t->added_starts[normalized][(unsigned char)s[p]])
-            continue;
-        long best = -1;
-        for (size_t k = 0; k < t->n_added; k++) {
-            const mp_added_token *a = &t->added[k];
-            if (a->normalized == normalized && a->len <= len - p && (best < 0 || a->len > t->added[best].len) &&
-                memcmp(s + p, a->content, a->len) == 0)
-                best = (long)k;
-        }
-        if (best >= 0) {
-            *at = p;
-            return best;
-        }
-    }
-    return -1;
-}
 
 static int encode_words(encoder *e, const char *s, size_t len, bool at_start)
 {
@@ -51,8 +31,11 @@ static int encode_words(encoder *e, const char *s, size_t len, bool at_start)
         return -1;
     for (size_t i = 0; i < words->n; i++) {
         const mp_word *w = &words->w[i];
-        if (mp_bpe_encode_word(&e->t->bpe, words->text + w->off, w->len, e->bpe, &e->ids) != 0)
-            return -1;
+        const char *text = words->text + w->off;
+        int rc = e->t->model == MP_MODEL_BPE ? mp_bpe_encode_word(&e->t->bpe, text, w->len, e->bpe, &e->ids)
+                                             : mp_unigram_encode_word(&e->t->unigram, text, w->len, e->unigram, &e->ids);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -63,36 +46,46 @@ static int encode_piece(encoder *e, const char *s, size_t len, bool at_start)
 {
     if (len == 0)
         return 0;
+    const mp_tokenizer *t = e->t;
     char *norm;
     size_t n;
-    if (mp_normalize(e->t->norm, e->t->n_norm, s, len, &norm, &n) != 0)
+    if (mp_normalize(t->norm, t->n_norm, s, len, &norm, &n) != 0)
         return -1;
-    int rc = 0;
-    size_t pos = 0, at;
-    long k;
-    while (rc == 0 && (k = find_added(e->t, true, norm, n, pos, &at)) >= 0) {
-        rc = encode_words(e, norm + pos, at - pos, at_start && pos == 0);
-        if (rc == 0)
-            rc = mp_id_list_push(&e->ids, e->t->added[k].id);
-        pos = at + e->t->added[k].len;
+    mp_added_runs *runs = &e->runs[1];
+    int rc = mp_added_split(&t->added_normalized, t->added, &t->classes, norm, n, runs);
+    for (size_t i = 0; rc == 0 && i < runs->n; i++) {
+        const mp_added_run *r = &runs->v[i];
+        if (r->token >= 0)
+            rc = mp_id_list_push(&e->ids, t->added[r->token].id);
+        else if (r->end > r->start)
+            rc = encode_words(e, norm + r->start, r->end - r->start, at_start && r->start == 0);
     }
-    if (rc == 0)
-        rc = encode_words(e, norm + pos, n - pos, at_start && pos == 0);
     free(norm);
     return rc;
 }
 
 static int encode_text(encoder *e, const char *text, size_t len)
 {
-    size_t pos = 0, at;
-    long k;
-    while ((k = find_added(e->t, false, text, len, pos, &at)) >= 0) {
-        if (encode_piece(e, text + pos, at - pos, pos == 0) != 0 ||
-            mp_id_list_push(&e->ids, e->t->added[k].id) != 0)
-            return -1;
-        pos = at + e->t->added[k].len;
+    const mp_tokenizer *t = e->t;
+    mp_added_runs *runs = &e->runs[0];
+    int rc = mp_added_split(&t->added_raw, t->added, &t->classes, text, len, runs);
+    for (size_t i = 0; rc == 0 && i < runs->n; i++) {
+        const mp_added_run *r = &runs->v[i];
+        if (r->token >= 0)
+            rc = mp_id_list_push(&e->ids, t->added[r->token].id);
+        else
+            rc = encode_piece(e, text + r->start, r->end - r->start, r->start == 0);
     }
-    return encode_piece(e, text + pos, len - pos, pos == 0);
+    return rc;
+}
+
+static void free_encoder(encoder *e)
+{
+    mp_bpe_work_free(e->bpe);
+    mp_unigram_work_free(e->unigram);
+    mp_pretok_work_free(&e->pretok);
+    mp_added_runs_free(&e->runs[0]);
+    mp_added_runs_free(&e->runs[1]);
 }
 
 int mp_tokenizer_encode(const mp_tokenizer *t, const char *text, size_t len, int32_t **ids,
@@ -105,15 +98,16 @@ int mp_tokenizer_encode(const mp_tokenizer *t, const char *text, size_t len, int
         return mp_fail(err, MP_EXIT_INPUT, "text: invalid UTF-8 at byte offset %zu", bad);
     if (len > MAX_TEXT_BYTES)
         return mp_fail(err, MP_EXIT_INPUT, "text: %zu bytes, expected at most %zu", len, MAX_TEXT_BYTES);
-    encoder e = {.t = t, .bpe = mp_bpe_work_new()};
-    int rc = e.bpe ? encode_text(&e, text, len) : -1;
+    encoder e = {.t = t, .bpe = mp_bpe_work_new(), .unigram = mp_unigram_work_new()};
+    int rc = e.bpe && e.unigram ? encode_text(&e, text, len) : -1;
     if (rc == 0 && !e.ids.v) /* give the caller an array even for no ids */
         e.ids.v = malloc(sizeof *e.ids.v);
-    mp_bpe_work_free(e.bpe);
-    mp_pretok_work_free(&e.pretok);
+    free_encoder(&e);
     if (rc != 0 || !e.ids.v) {
         free(e.ids.v);
-        return mp_fail(err, MP_EXIT_IO, "tokenizer: out of memory");
+        if (rc == -2)
+            return mp_fail(err, MP_EXIT_INPUT, "text: a character has no piece in the Unigram model, which has no unk_id");
+        return mp_fail(err, MP_EXIT_IO, "tokenizer: out of memory (or a regex hit Oniguruma's limits)");
     }
     *ids = e.ids.v;
     *n_ids = e.ids.n;
@@ -122,34 +116,56 @@ int mp_tokenizer_encode(const mp_tokenizer *t, const char *text, size_t len, int
 
 int32_t mp_tokenizer_bos(const mp_tokenizer *t)
 {
-    return t->bos;
+    return t->post.n_before > 0 ? t->post.before[0] : -1;
+}
+
+void mp_tokenizer_specials(const mp_tokenizer *t, const int32_t **before, size_t *n_before, const int32_t **after,
+                           size_t *n_after)
+{
+    *before = t->post.before;
+    *n_before = t->post.n_before;
+    *after = t->post.after;
+    *n_after = t->post.n_after;
+}
+
+const mp_vocab *mp_tokenizer_vocab(const mp_tokenizer *t)
+{
+    return t->model == MP_MODEL_BPE ? &t->bpe.vocab : &t->unigram.vocab;
 }
 
 size_t mp_tokenizer_vocab_size(const mp_tokenizer *t)
 {
-    return t->bpe.vocab.n_ids;
+    return mp_tokenizer_vocab(t)->n_ids;
 }
 
 const char *mp_tokenizer_piece(const mp_tokenizer *t, int32_t id)
 {
-    if (id < 0 || (size_t)id >= t->bpe.vocab.n_ids)
+    const mp_vocab *v = mp_tokenizer_vocab(t);
+    if (id < 0 || (size_t)id >= v->n_ids)
         return NULL;
-    return t->bpe.vocab.piece[id];
+    return v->piece[id];
 }
 
 void mp_tokenizer_free(mp_tokenizer *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n_norm; i++) {
-        free(t->norm[i].text);
-        free(t->norm[i].with);
-    }
+    for (size_t i = 0; i < t->n_norm; i++)
+        mp_norm_step_free(&t->norm[i]);
     free(t->norm);
+    for (size_t i = 0; i < t->n_pretok; i++)
+        mp_pretok_step_free(&t->pretok[i]);
     free(t->pretok);
     mp_bpe_free(&t->bpe);
-    for (size_t i = 0; i < t->n_added; i++)
+    mp_unigram_free(&t->unigram);
+    for (size_t i = 0; i < t->n_added; i++) {
         free(t->added[i].content);
+        free(t->added[i].match);
+    }
     free(t->added);
+    mp_added_set_free(&t->added_raw);
+    mp_added_set_free(&t->added_normalized);
+    free(t->post.before);
+    free(t->post.after);
     free(t);
 }

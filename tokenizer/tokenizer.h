@@ -1,15 +1,16 @@
-/* A HuggingFace tokenizer.json BPE tokenizer that gives the ids HF `tokenizers` gives.
+/* A HuggingFace tokenizer.json tokenizer that gives the ids HF `tokenizers` gives.
  *
- * Supported: model BPE (byte fallback, unk, fuse_unk, ignore_merges, subword prefix and
- * suffix); normalizers null, NFC, Prepend, Replace with a string pattern, and Sequences
- * of them; pre-tokenizers null, Metaspace (any prepend_scheme, split or not), ByteLevel
- * (with or without the GPT-2 regex, add_prefix_space), Split with the Qwen2 or Llama-3
- * regex (behavior Isolated), and Sequences of them. Added tokens found literally in the
- * text are matched first, as HF does. Anything else is refused at load with an error
- * naming the field.
+ * Models BPE (byte fallback, unk, fuse_unk, ignore_merges, subword prefix and suffix)
+ * and Unigram; normalizers NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents,
+ * Replace, Prepend; pre-tokenizers Split (Regex through Oniguruma, or String; every
+ * behavior; invert), ByteLevel, Metaspace, Digits, Punctuation, Whitespace,
+ * WhitespaceSplit, CharDelimiterSplit; Sequences of them. Added tokens with lstrip,
+ * rstrip, single_word and normalized are matched first, as HF does. Post-processors
+ * TemplateProcessing, Bert, Roberta, ByteLevel and Sequence give the special tokens
+ * around a sequence. Anything else is refused at load with an error naming the field.
  *
- * Use: the sentencepiece-style Llama/Mixtral tokenizers and the byte-level GPT-2 / Qwen2
- * / Llama-3 ones, to turn evaluation text into the ids the verify engine scores. */
+ * Use: turning evaluation and calibration text into the ids the engine runs, and
+ * `moepack tokenize`. */
 #ifndef MP_TOKENIZER_H
 #define MP_TOKENIZER_H
 
@@ -21,7 +22,8 @@
 typedef struct mp_tokenizer mp_tokenizer;
 
 /* path: a tokenizer.json, or a directory holding one. A tokenizer_config.json beside it
- * is read for add_bos_token / bos_token. */
+ * is read, tolerantly (huge integers, fields not used), for add_bos_token,
+ * add_eos_token, bos_token and eos_token. */
 int mp_tokenizer_load(const char *path, mp_tokenizer **out, mp_error *err);
 void mp_tokenizer_free(mp_tokenizer *t);
 
@@ -31,8 +33,14 @@ void mp_tokenizer_free(mp_tokenizer *t);
 int mp_tokenizer_encode(const mp_tokenizer *t, const char *text, size_t len, int32_t **ids,
                         size_t *n_ids, mp_error *err);
 
-/* The id the post-processor puts before a single sequence, or -1 when it adds none. */
+/* The id the post-processor puts first before a single sequence, or -1 when it adds
+ * none. */
 int32_t mp_tokenizer_bos(const mp_tokenizer *t);
+
+/* The ids the post-processor puts before and after a single sequence (tokenizer.json's,
+ * or as tokenizer_config.json's add_bos_token / add_eos_token rebuild it). */
+void mp_tokenizer_specials(const mp_tokenizer *t, const int32_t **before, size_t *n_before, const int32_t **after,
+                           size_t *n_after);
 
 /* Highest id + 1, added tokens included. */
 size_t mp_tokenizer_vocab_size(const mp_tokenizer *t);

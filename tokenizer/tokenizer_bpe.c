@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "tokenizer_bpe.h"
-#include "unicode.h"
+#include "utf8.h"
 
 #define NONE UINT32_MAX
 /* Children per heap node: a wider, shallower heap touches fewer cache lines per pop

@@ -20,7 +20,8 @@ int mp_id_list_push(mp_id_list *l, int32_t id);
 typedef struct {
     char **piece;         /* by id, NUL-terminated; NULL for an id without one */
     uint32_t *piece_len;
-    size_t n_ids;
+    size_t n_ids;         /* highest id + 1 */
+    size_t cap_ids;       /* ids there is room for */
     int32_t *slots;       /* open addressing: id + 1, 0 = empty */
     size_t n_slots;       /* a power of two, at least twice the indexed entries */
 } mp_vocab;
@@ -29,6 +30,9 @@ typedef struct {
 int mp_vocab_init(mp_vocab *v, size_t n_ids, size_t n_indexed);
 /* Returns 0; -1 out of memory; -2 the string is already indexed under another id. */
 int mp_vocab_set(mp_vocab *v, int32_t id, const char *s, size_t len, bool indexed);
+/* Points the index entry of s[0..len) (id's own piece) at id, replacing an earlier id
+ * listed with the same string. */
+void mp_vocab_reindex(mp_vocab *v, int32_t id, const char *s, size_t len);
 /* The indexed id of s[0..len), or -1. */
 int32_t mp_vocab_find(const mp_vocab *v, const char *s, size_t len);
 void mp_vocab_free(mp_vocab *v);

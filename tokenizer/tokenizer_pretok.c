@@ -1,10 +1,60 @@
 /* Pre-tokenizer steps over word lists: each pass reads one mp_words and writes the
- * other of work->buf (pre_tokenizers/metaspace.rs, byte_level.rs, split.rs). */
+ * other of work->buf. */
+#include "tokenizer_pretok.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_pretok.h"
-#include "unicode.h"
+#include "../core/fileio.h"
+#include "utf8.h"
+
+/* pre_tokenizers/byte_level.rs */
+#define GPT2_PATTERN "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+/* pre_tokenizers/whitespace.rs: \w+|[^\w\s]+, with the Rust regex crate's \w and \s */
+#define WORD_CLASS "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}"
+#define WHITESPACE_PATTERN "[" WORD_CLASS "]+|[^" WORD_CLASS "\\p{White_Space}]+"
+
+static int compile(const char *pattern, mp_regex **re, const char *where, mp_error *err)
+{
+    char why[128];
+    if (mp_regex_compile(pattern, re, why, sizeof why) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: the regex %.80s%s does not compile: %s", where, pattern,
+                       strlen(pattern) > 80 ? "..." : "", why);
+    return MP_OK;
+}
+
+int mp_pretok_split_init(mp_pretok_step *st, const char *regex, const char *literal, mp_split_behavior behavior,
+                         bool invert, const char *where, mp_error *err)
+{
+    *st = (mp_pretok_step){.kind = MP_PRETOK_SPLIT, .behavior = behavior, .invert = invert};
+    if (regex)
+        return compile(regex, &st->regex, where, err);
+    st->literal_len = strlen(literal);
+    st->literal = mp_strdup(literal);
+    return st->literal ? MP_OK : mp_fail(err, MP_EXIT_IO, "%s: out of memory", where);
+}
+
+int mp_pretok_byte_level_init(mp_pretok_step *st, bool add_prefix_space, bool use_regex, mp_error *err)
+{
+    *st = (mp_pretok_step){.kind = MP_PRETOK_BYTE_LEVEL, .add_prefix_space = add_prefix_space,
+                           .use_regex = use_regex, .behavior = MP_SPLIT_ISOLATED};
+    return use_regex ? compile(GPT2_PATTERN, &st->regex, "ByteLevel", err) : MP_OK;
+}
+
+int mp_pretok_whitespace_init(mp_pretok_step *st, mp_error *err)
+{
+    *st = (mp_pretok_step){.kind = MP_PRETOK_WHITESPACE, .behavior = MP_SPLIT_REMOVED, .invert = true};
+    return compile(WHITESPACE_PATTERN, &st->regex, "Whitespace", err);
+}
+
+void mp_pretok_step_free(mp_pretok_step *st)
+{
+    mp_regex_free(st->regex);
+    free(st->literal);
+    st->regex = NULL;
+    st->literal = NULL;
+}
 
 /* p grown to hold need elements: the new array (cap updated), p itself when it is
  * large enough, or NULL when out of memory (p is then left as it was). */
@@ -67,55 +117,35 @@ static int prefix_space(const mp_words *in, mp_words *out)
     return 0;
 }
 
-/* Room for the code points and classes of a word of len bytes (at most len characters). */
-static int reserve_chars(mp_pretok_work *work, size_t len)
+/* The spans of word s[0..len) that the step's pattern gives. */
+static int find_spans(const mp_pretok_step *st, const char *s, size_t len, mp_spans *out)
 {
-    if (len <= work->cap_cp)
-        return 0;
-    uint32_t *cp = realloc(work->cp, len * sizeof *cp);
-    if (cp)
-        work->cp = cp;
-    uint8_t *cls = realloc(work->cls, len);
-    if (cls)
-        work->cls = cls;
-    if (!cp || !cls)
-        return -1;
-    work->cap_cp = len;
-    return 0;
+    int rc;
+    if (st->regex)
+        rc = mp_find_regex(st->regex, s, len, out);
+    else if (st->literal)
+        rc = mp_find_literal(st->literal, st->literal_len, s, len, out);
+    else
+        rc = mp_find_chars(&st->test, s, len, out);
+    if (rc == 0 && st->invert)
+        mp_spans_invert(out);
+    return rc;
 }
 
-/* Split with behavior Isolated: every match is a word (the regexes match everywhere,
- * so there is nothing between matches). */
-static int split_word(mp_regex re, const char *s, size_t len, bool at_start, mp_pretok_work *work,
-                      mp_words *out)
-{
-    if (reserve_chars(work, len) != 0)
-        return -1;
-    size_t n = 0;
-    for (size_t b = 0; b < len; n++) {
-        b += mp_utf8_decode(s + b, &work->cp[n]);
-        work->cls[n] = (uint8_t)mp_char_class_of(work->cp[n]);
-    }
-    char unused[4];
-    size_t byte = 0;
-    for (size_t i = 0; i < n;) {
-        size_t k = mp_regex_match(re, work->cp, work->cls, n, i), bytes = 0;
-        for (size_t j = i; j < i + k; j++)
-            bytes += mp_utf8_encode(work->cp[j], unused);
-        if (add_word(out, s + byte, bytes, at_start && i == 0) != 0)
-            return -1;
-        byte += bytes;
-        i += k;
-    }
-    return 0;
-}
-
-static int split_regex(mp_regex re, const mp_words *in, mp_pretok_work *work, mp_words *out)
+/* Every word cut into the pieces the step's behavior keeps. */
+static int split_words(const mp_pretok_step *st, const mp_words *in, mp_pretok_work *work, mp_words *out)
 {
     for (size_t i = 0; i < in->n; i++) {
         const mp_word *w = &in->w[i];
-        if (split_word(re, in->text + w->off, w->len, w->at_start, work, out) != 0)
+        const char *s = in->text + w->off;
+        if (find_spans(st, s, w->len, &work->matches) != 0 ||
+            mp_split_pieces(&work->matches, st->behavior, &work->pieces) != 0)
             return -1;
+        for (size_t k = 0; k < work->pieces.n; k++) {
+            const mp_span *p = &work->pieces.v[k];
+            if (add_word(out, s + p->start, p->end - p->start, w->at_start && p->start == 0) != 0)
+                return -1;
+        }
     }
     return 0;
 }
@@ -196,7 +226,7 @@ static int metaspace(const mp_pretok_step *st, const mp_words *in, mp_words *out
 /* One pass from work->buf[*cur] into the other buffer, which becomes current. */
 typedef enum { PASS_PREFIX, PASS_SPLIT, PASS_BYTES, PASS_METASPACE } pass_kind;
 
-static int run_pass(pass_kind kind, const mp_pretok_step *st, mp_regex re, mp_pretok_work *work, int *cur)
+static int run_pass(pass_kind kind, const mp_pretok_step *st, mp_pretok_work *work, int *cur)
 {
     const mp_words *in = &work->buf[*cur];
     mp_words *out = &work->buf[!*cur];
@@ -204,7 +234,7 @@ static int run_pass(pass_kind kind, const mp_pretok_step *st, mp_regex re, mp_pr
     int rc = 0;
     switch (kind) {
     case PASS_PREFIX: rc = prefix_space(in, out); break;
-    case PASS_SPLIT: rc = split_regex(re, in, work, out); break;
+    case PASS_SPLIT: rc = split_words(st, in, work, out); break;
     case PASS_BYTES: rc = map_bytes(in, out); break;
     case PASS_METASPACE: rc = metaspace(st, in, out); break;
     }
@@ -215,18 +245,17 @@ static int run_pass(pass_kind kind, const mp_pretok_step *st, mp_regex re, mp_pr
 static int run_step(const mp_pretok_step *st, mp_pretok_work *work, int *cur)
 {
     switch (st->kind) {
-    case MP_PRETOK_SPLIT:
-        return run_pass(PASS_SPLIT, st, st->regex, work, cur);
     case MP_PRETOK_METASPACE:
-        return run_pass(PASS_METASPACE, st, st->regex, work, cur);
+        return run_pass(PASS_METASPACE, st, work, cur);
     case MP_PRETOK_BYTE_LEVEL:
-        if (st->add_prefix_space && run_pass(PASS_PREFIX, st, MP_REGEX_GPT2, work, cur) != 0)
+        if (st->add_prefix_space && run_pass(PASS_PREFIX, st, work, cur) != 0)
             return -1;
-        if (st->use_regex && run_pass(PASS_SPLIT, st, MP_REGEX_GPT2, work, cur) != 0)
+        if (st->use_regex && run_pass(PASS_SPLIT, st, work, cur) != 0)
             return -1;
-        return run_pass(PASS_BYTES, st, MP_REGEX_GPT2, work, cur);
+        return run_pass(PASS_BYTES, st, work, cur);
+    default:
+        return run_pass(PASS_SPLIT, st, work, cur);
     }
-    return 0;
 }
 
 int mp_pretokenize(const mp_pretok_step *steps, size_t n_steps, const char *text, size_t len,
@@ -250,7 +279,7 @@ void mp_pretok_work_free(mp_pretok_work *work)
         free(work->buf[i].text);
         free(work->buf[i].w);
     }
-    free(work->cp);
-    free(work->cls);
+    mp_spans_free(&work->matches);
+    mp_spans_free(&work->pieces);
     memset(work, 0, sizeof *work);
 }

@@ -1,4 +1,4 @@
-/* The tokenizer's insides, shared by tokenizer.c (encoding) and tokenizer_load.c
+/* The tokenizer's insides, shared by tokenizer.c (encoding) and tokenizer_load*.c
  * (reading tokenizer.json). Users include tokenizer.h only. */
 #ifndef MP_TOKENIZER_TYPES_H
 #define MP_TOKENIZER_TYPES_H
@@ -6,28 +6,38 @@
 #include <stdbool.h>
 
 #include "tokenizer.h"
+#include "tokenizer_added.h"
 #include "tokenizer_bpe.h"
 #include "tokenizer_normalize.h"
 #include "tokenizer_pretok.h"
+#include "unicode_class.h"
+#include "tokenizer_unigram.h"
 
-/* An entry of "added_tokens": matched in the text before anything else. */
+typedef enum { MP_MODEL_BPE, MP_MODEL_UNIGRAM } mp_model_kind;
+
+/* A post-processor's single-sequence template: the ids before and after the text
+ * (TemplateProcessing's "single", Bert's and Roberta's cls/sep). */
 typedef struct {
-    char *content;
-    size_t len;
-    int32_t id;
-    bool normalized; /* matched in the normalized text rather than the raw text */
-} mp_added_token;
+    int32_t *before, *after;
+    size_t n_before, n_after;
+} mp_template;
 
 struct mp_tokenizer {
+    mp_uclasses classes;
     mp_norm_step *norm;
     size_t n_norm;
     mp_pretok_step *pretok;
     size_t n_pretok;
+    mp_model_kind model;
     mp_bpe bpe;                 /* its vocab also holds the added tokens' strings */
+    mp_unigram unigram;         /* likewise */
     mp_added_token *added;
     size_t n_added;
-    bool added_starts[2][256];  /* [normalized][first byte]: a token may start here */
-    int32_t bos;
+    mp_added_set added_raw, added_normalized;
+    mp_template post;
 };
+
+/* The id <-> string tables of the tokenizer's model. */
+const mp_vocab *mp_tokenizer_vocab(const mp_tokenizer *t);
 
 #endif

@@ -1,4 +1,4 @@
-/* The BPE model's lookup tables: id <-> string and the merge ranks, as open-addressing
+/* The models' lookup tables: id <-> string and the merge ranks, as open-addressing
  * hash tables with linear probing (built once at load, read-only while encoding). */
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,7 @@ static size_t table_size(size_t entries)
 int mp_vocab_init(mp_vocab *v, size_t n_ids, size_t n_indexed)
 {
     memset(v, 0, sizeof *v);
-    v->n_ids = n_ids;
+    v->n_ids = v->cap_ids = n_ids;
     v->n_slots = table_size(n_indexed);
     v->piece = calloc(n_ids ? n_ids : 1, sizeof *v->piece);
     v->piece_len = calloc(n_ids ? n_ids : 1, sizeof *v->piece_len);
@@ -87,6 +87,16 @@ int mp_vocab_set(mp_vocab *v, int32_t id, const char *s, size_t len, bool indexe
     }
 }
 
+void mp_vocab_reindex(mp_vocab *v, int32_t id, const char *s, size_t len)
+{
+    size_t mask = v->n_slots - 1;
+    for (size_t i = hash_string(s, len) & mask;; i = (i + 1) & mask)
+        if (v->slots[i] == 0 || same_piece(v, v->slots[i] - 1, s, len)) {
+            v->slots[i] = id + 1;
+            return;
+        }
+}
+
 int32_t mp_vocab_find(const mp_vocab *v, const char *s, size_t len)
 {
     size_t mask = v->n_slots - 1;
@@ -102,7 +112,7 @@ int32_t mp_vocab_find(const mp_vocab *v, const char *s, size_t len)
 void mp_vocab_free(mp_vocab *v)
 {
     if (v->piece)
-        for (size_t i = 0; i < v->n_ids; i++)
+        for (size_t i = 0; i < v->cap_ids; i++)
             free(v->piece[i]);
     free(v->piece);
     free(v->piece_len);

@@ -16,8 +16,9 @@
 
 #include "../../core/fileio.h"
 #include "../../tokenizer/tokenizer.h"
+#include "../../tokenizer/tokenizer_normalize.h"
 #include "../../tokenizer/tokenizer_pretok.h"
-#include "../../tokenizer/unicode.h"
+#include "../../tokenizer/utf8.h"
 
 static char dir[64];
 static const char *shared; /* ../shared, or NULL when absent */
@@ -174,48 +175,65 @@ static void expect_words(const mp_pretok_step *steps, size_t n_steps, const char
         fail_msg("split of \"%s\": got \"%s\", expected \"%s\"", text, got, want);
 }
 
-static void expect_split(mp_regex re, const char *text, const char *want)
+/* The split patterns as tokenizer.json files hold them. */
+#define QWEN2 "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define LLAMA3 "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+
+static void expect_split_as(const char *regex, const char *literal, mp_split_behavior behavior, bool invert,
+                            const char *text, const char *want)
 {
-    mp_pretok_step st = {.kind = MP_PRETOK_SPLIT, .regex = re};
+    mp_pretok_step st;
+    mp_error err = {0};
+    if (mp_pretok_split_init(&st, regex, literal, behavior, invert, "test", &err) != MP_OK)
+        fail_msg("%s", err.msg);
     expect_words(&st, 1, text, 1, want);
+    mp_pretok_step_free(&st);
+}
+
+static void expect_split(const char *regex, const char *text, const char *want)
+{
+    expect_split_as(regex, NULL, MP_SPLIT_ISOLATED, false, text, want);
 }
 
 static void test_split_qwen2(void **state)
 {
     (void)state;
-    expect_split(MP_REGEX_QWEN2, "I'll go", "I|'ll| go");
-    expect_split(MP_REGEX_QWEN2, "DON'T it's", "DON|'T| it|'s");   /* (?i:...) */
-    expect_split(MP_REGEX_QWEN2, "year 1851.", "year| |1|8|5|1|.");  /* digits one by one */
-    expect_split(MP_REGEX_QWEN2, "a\n\nb", "a|\n\n|b");
-    expect_split(MP_REGEX_QWEN2, "a  \n\n  b", "a|  \n\n| | b");
-    expect_split(MP_REGEX_QWEN2, "hi   there", "hi|  | there");    /* \s+(?!\S) */
-    expect_split(MP_REGEX_QWEN2, "hi   ", "hi|   ");               /* trailing run kept whole */
-    expect_split(MP_REGEX_QWEN2, "Hello, world!!\n\nNext", "Hello|,| world|!!\n\n|Next");
-    expect_split(MP_REGEX_QWEN2, "(word) \"quote\"", "(word|)| \"|quote|\"");
-    expect_split(MP_REGEX_QWEN2, "sea\xe2\x80\x94the", "sea|\xe2\x80\x94the");   /* em dash leads a word */
-    expect_split(MP_REGEX_QWEN2, "x\xc2\xa0y\tz", "x|\xc2\xa0y|\tz");            /* NBSP and tab are \s */
-    expect_split(MP_REGEX_QWEN2, "na\xc3\xafve caf\xc3\xa9", "na\xc3\xafve| caf\xc3\xa9");
-    expect_split(MP_REGEX_QWEN2, "IT'Sx '\xc5\xbfx", "IT|'S|x| '|\xc5\xbfx");
-    expect_split(MP_REGEX_QWEN2, "'\xc5\xbfx", "'\xc5\xbf|x");   /* ſ case-folds to s */
-    expect_split(MP_REGEX_LLAMA3, "12345 x", "123|45| x");
+    expect_split(QWEN2, "I'll go", "I|'ll| go");
+    expect_split(QWEN2, "DON'T it's", "DON|'T| it|'s");   /* (?i:...) */
+    expect_split(QWEN2, "year 1851.", "year| |1|8|5|1|.");  /* digits one by one */
+    expect_split(QWEN2, "a\n\nb", "a|\n\n|b");
+    expect_split(QWEN2, "a  \n\n  b", "a|  \n\n| | b");
+    expect_split(QWEN2, "hi   there", "hi|  | there");    /* \s+(?!\S) */
+    expect_split(QWEN2, "hi   ", "hi|   ");               /* trailing run kept whole */
+    expect_split(QWEN2, "Hello, world!!\n\nNext", "Hello|,| world|!!\n\n|Next");
+    expect_split(QWEN2, "(word) \"quote\"", "(word|)| \"|quote|\"");
+    expect_split(QWEN2, "sea\xe2\x80\x94the", "sea|\xe2\x80\x94the");   /* em dash leads a word */
+    expect_split(QWEN2, "x\xc2\xa0y\tz", "x|\xc2\xa0y|\tz");            /* NBSP and tab are \s */
+    expect_split(QWEN2, "na\xc3\xafve caf\xc3\xa9", "na\xc3\xafve| caf\xc3\xa9");
+    expect_split(QWEN2, "IT'Sx '\xc5\xbfx", "IT|'S|x| '|\xc5\xbfx");
+    expect_split(QWEN2, "'\xc5\xbfx", "'\xc5\xbf|x");   /* ſ case-folds to s */
+    expect_split(LLAMA3, "12345 x", "123|45| x");
 }
 
 static void test_split_gpt2(void **state)
 {
     (void)state;
-    expect_split(MP_REGEX_GPT2, "I'll go", "I|'ll| go");
-    expect_split(MP_REGEX_GPT2, "DON'T", "DON|'|T");          /* case-sensitive */
-    expect_split(MP_REGEX_GPT2, "year 1851.", "year| 1851|.");
-    expect_split(MP_REGEX_GPT2, "a\n\nb", "a|\n|\n|b");
-    expect_split(MP_REGEX_GPT2, "hi   there  ", "hi|  | there|  ");
-    expect_split(MP_REGEX_GPT2, "(word)", "(|word|)");
+    expect_split(GPT2, "I'll go", "I|'ll| go");
+    expect_split(GPT2, "DON'T", "DON|'|T");          /* case-sensitive */
+    expect_split(GPT2, "year 1851.", "year| 1851|.");
+    expect_split(GPT2, "a\n\nb", "a|\n|\n|b");
+    expect_split(GPT2, "hi   there  ", "hi|  | there|  ");
+    expect_split(GPT2, "(word)", "(|word|)");
 }
 
 static void test_byte_level(void **state)
 {
     (void)state;
     /* the expectations of HF's byte_level.rs tests */
-    mp_pretok_step st = {.kind = MP_PRETOK_BYTE_LEVEL, .use_regex = true};
+    mp_pretok_step st;
+    mp_error err = {0};
+    assert_int_equal(mp_pretok_byte_level_init(&st, false, true, &err), MP_OK);
     expect_words(&st, 1, "Hello my friend, how is your day going?", 1,
                  "Hello|\xc4\xa0my|\xc4\xa0""friend|,|\xc4\xa0how|\xc4\xa0is|\xc4\xa0your|\xc4\xa0""day|\xc4\xa0going|?");
     expect_words(&st, 1, "Hello there\nHello there", 1, "Hello|\xc4\xa0there|\xc4\x8a|Hello|\xc4\xa0there");
@@ -228,6 +246,52 @@ static void test_byte_level(void **state)
     st.add_prefix_space = false;
     st.use_regex = false;
     expect_words(&st, 1, "Hello my friend", 1, "Hello\xc4\xa0my\xc4\xa0""friend");
+    mp_pretok_step_free(&st);
+}
+
+/* HF's own expectations: pre_tokenizers/split.rs (every behavior), digits.rs,
+ * punctuation.rs, whitespace.rs. */
+static void test_split_behaviors(void **state)
+{
+    (void)state;
+    const char *words = "\\w+|[^\\w\\s]+", *text = "How are you doing?";
+    expect_split_as(words, NULL, MP_SPLIT_REMOVED, true, text, "How|are|you|doing|?");
+    expect_split_as(words, NULL, MP_SPLIT_ISOLATED, true, text, "How| |are| |you| |doing|?");
+    expect_split_as(words, NULL, MP_SPLIT_MERGED_WITH_PREVIOUS, true, text, "How |are |you |doing|?");
+    expect_split_as(words, NULL, MP_SPLIT_MERGED_WITH_NEXT, true, text, "How| are| you| doing|?");
+    expect_split_as(words, NULL, MP_SPLIT_CONTIGUOUS, true, text, "How| |are| |you| |doing?");
+    expect_split_as(NULL, " ", MP_SPLIT_REMOVED, false, "Hey, man!", "Hey,|man!");
+    expect_split_as("\\s+", NULL, MP_SPLIT_REMOVED, false, "Hey,  man!", "Hey,|man!");
+    expect_split_as(NULL, "Hello", MP_SPLIT_REMOVED, true, "Hello Hello Hello", "Hello|Hello|Hello");
+    /* Gemma-3: a String pattern, merged with the previous piece */
+    expect_split_as(NULL, "\xe2\x96\x81", MP_SPLIT_MERGED_WITH_PREVIOUS, false,
+                    "a\xe2\x96\x81\xe2\x96\x81" "b\xe2\x96\x81", "a\xe2\x96\x81|\xe2\x96\x81|b\xe2\x96\x81");
+}
+
+static void expect_char_split(int cls, bool ascii_punct, mp_split_behavior behavior, const char *text,
+                              const char *want)
+{
+    mp_uclasses u;
+    assert_int_equal(mp_uclasses_init(&u), 0);
+    mp_pretok_step st = {.kind = MP_PRETOK_CHARS, .test = {&u, cls, ascii_punct, 0}, .behavior = behavior};
+    expect_words(&st, 1, text, 1, want);
+}
+
+static void test_char_splits(void **state)
+{
+    (void)state;
+    expect_char_split(MP_UCLASS_NUMERIC, false, MP_SPLIT_ISOLATED, "Hey 123 friend!", "Hey |1|2|3| friend!");
+    expect_char_split(MP_UCLASS_NUMERIC, false, MP_SPLIT_CONTIGUOUS, "Hey 123 friend!", "Hey |123| friend!");
+    expect_char_split(MP_UCLASS_PUNCT, true, MP_SPLIT_ISOLATED, "Hey friend!     How are you?!?",
+                      "Hey friend|!|     How are you|?|!|?");
+    expect_char_split(MP_UCLASS_WHITE_SPACE, false, MP_SPLIT_REMOVED, "Hey man!", "Hey|man!");
+    mp_pretok_step st;
+    mp_error err = {0};
+    assert_int_equal(mp_pretok_whitespace_init(&st, &err), MP_OK);
+    expect_words(&st, 1, "Hey man!", 1, "Hey|man|!");
+    expect_words(&st, 1, "How are you doing?", 1, "How|are|you|doing|?");
+    expect_words(&st, 1, "\n", 1, "");
+    mp_pretok_step_free(&st);
 }
 
 static void test_metaspace(void **state)
@@ -346,20 +410,26 @@ static void test_normalizers(void **state)
     mp_tokenizer_free(t);
 }
 
-/* Added tokens: leftmost, then longest; normalized ones are found after normalizing. */
+/* Added tokens: leftmost, then longest; normalized ones are searched in their
+ * normalized form in the normalized text; ids as HF assigns them (a string the model
+ * has keeps its id, the others are numbered on from the model's size), whatever the
+ * file says. Every expectation here is what HF tokenizers 0.23 gives on this file. */
 static void test_added_tokens(void **state)
 {
     (void)state;
     write_tokenizer_with("null", "",
                          "{\"type\":\"Prepend\",\"prepend\":\"\xe2\x96\x81\"}",
                          ",{\"id\":267,\"content\":\"<s><s>\",\"normalized\":false,\"special\":false},"
-                         "{\"id\":268,\"content\":\"\xe2\x96\x81hi\",\"normalized\":true,\"special\":false}");
+                         "{\"id\":268,\"content\":\"\xe2\x96\x81hi\",\"normalized\":true,\"special\":false},"
+                         "{\"id\":269,\"content\":\"aa\",\"normalized\":true,\"special\":false}");
     mp_tokenizer *t = load_small();
-    assert_int_equal(mp_tokenizer_vocab_size(t), 269);
+    assert_int_equal(mp_tokenizer_vocab_size(t), 268);
     const int32_t longest[] = {267, BOS};
     expect_ids(t, "<s><s><s>", longest, 2);
-    const int32_t normalized[] = {268, 267, 268, A};   /* "▁hi" exists only once "hi" is normalized */
-    expect_ids(t, "hi<s><s>hia", normalized, 4);
+    const int32_t twice[] = {META_HI, 267, META_HI, A};   /* "▁hi" is searched as "▁▁hi" */
+    expect_ids(t, "hi<s><s>hia", twice, 4);
+    const int32_t found[] = {AA, BOS, AA, A};   /* "aa" is searched as "▁aa", and is id 265 */
+    expect_ids(t, "aa<s>aaa", found, 4);
     mp_tokenizer_free(t);
 }
 
@@ -399,20 +469,25 @@ static void expect_load_error(const char *pre_tokenizer, const char *model_optio
 static void test_load_errors(void **state)
 {
     (void)state;
-    expect_load_error("{\"type\":\"Digits\",\"individual_digits\":true}", "", "null", "pre_tokenizer.type: \"Digits\"");
-    expect_load_error("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d+\"},"
+    expect_load_error("{\"type\":\"UnicodeScripts\"}", "", "null", "pre_tokenizer.type: \"UnicodeScripts\"");
+    expect_load_error("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\\\\d+\"},"
                       "\"behavior\":\"Isolated\",\"invert\":false}]}",
-                      "", "null", "pre_tokenizer.pretokenizers[0].pattern");
-    expect_load_error("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"'s|'t|'re|'ve|'m|'ll|'d| ?\\\\p{L}+| ?\\\\p{N}+| "
-                      "?[^\\\\s\\\\p{L}\\\\p{N}]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Removed\",\"invert\":false}",
-                      "", "null", "pre_tokenizer.behavior: \"Removed\"");
-    expect_load_error(METASPACE_FIRST, "", "{\"type\":\"NFKC\"}", "normalizer.type: \"NFKC\"");
+                      "", "null", "pre_tokenizer.pretokenizers[0].pattern: the regex (\\d+ does not compile");
+    expect_load_error("{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\s+\"},\"behavior\":\"Sideways\",\"invert\":false}",
+                      "", "null", "pre_tokenizer.behavior: \"Sideways\"");
+    expect_load_error("{\"type\":\"Split\",\"pattern\":{\"String\":\"\"},\"behavior\":\"Isolated\"}", "", "null",
+                      "pre_tokenizer.pattern: expected {\"String\": a non-empty string}");
+    expect_load_error(METASPACE_FIRST, "", "{\"type\":\"Precompiled\"}", "normalizer.type: \"Precompiled\"");
     expect_load_error(METASPACE_FIRST, "\"dropout\":0.1,", "null", "model.dropout");
-    write_file("tokenizer.json", "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}");
+    write_file("tokenizer.json", "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{}}}");
     mp_error err = {0};
     mp_tokenizer *t;
     assert_int_equal(mp_tokenizer_load(dir, &t, &err), MP_EXIT_INPUT);
-    assert_non_null(strstr(err.msg, "model.type: \"Unigram\""));
+    assert_non_null(strstr(err.msg, "model.type: \"WordPiece\""));
+    write_file("tokenizer.json", "{\"model\":{\"type\":\"Unigram\",\"vocab\":[]}}");
+    err = (mp_error){0};
+    assert_int_equal(mp_tokenizer_load(dir, &t, &err), MP_EXIT_INPUT);
+    assert_non_null(strstr(err.msg, "model.vocab: expected a non-empty array"));
     err = (mp_error){0};
     assert_int_equal(mp_tokenizer_load("/nonexistent/tokenizer.json", &t, &err), MP_EXIT_INPUT);
     assert_non_null(strstr(err.msg, "/nonexistent/tokenizer.json"));
@@ -430,12 +505,12 @@ static void test_bad_merge_and_added(void **state)
     assert_int_equal(mp_tokenizer_load(dir, &t, &err), MP_EXIT_INPUT);
     assert_non_null(strstr(err.msg, "model.merges[0]: \"ab\" is not in model.vocab"));
     snprintf(json, sizeof json,
-             "{\"added_tokens\":[{\"id\":2,\"content\":\"<x>\",\"lstrip\":true}],"
+             "{\"added_tokens\":[{\"id\":2,\"content\":\"\",\"lstrip\":true}],"
              "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]}}");
     write_file("tokenizer.json", json);
     err = (mp_error){0};
     assert_int_equal(mp_tokenizer_load(dir, &t, &err), MP_EXIT_INPUT);
-    assert_non_null(strstr(err.msg, "added_tokens[0].lstrip"));
+    assert_non_null(strstr(err.msg, "added_tokens[0].content: expected a non-empty string"));
 }
 
 /* ---- input text and id files ---- */
@@ -514,34 +589,46 @@ static void test_ids_file(void **state)
     assert_int_equal(mp_tokens_read_file("/nonexistent/ids", &ids, &n, &err), MP_EXIT_INPUT);
 }
 
-/* ---- Unicode: a few fixed points; tests/cli/test_tokenizer_unicode.sh checks every
- * code point and the NFC algorithm against Python's unicodedata ---- */
+/* ---- Unicode: classes from Oniguruma's tables, normalization from utf8proc ---- */
 
-static void expect_nfc(const char *in, const char *want)
+static void expect_normalized(mp_norm_kind kind, const char *in, const char *want)
 {
+    mp_uclasses u;
+    assert_int_equal(mp_uclasses_init(&u), 0);
+    mp_norm_step st = {.kind = kind, .classes = &u, .left = true, .right = true};
     char *out;
     size_t n;
-    assert_int_equal(mp_nfc(in, strlen(in), &out, &n), 0);
-    assert_int_equal(n, strlen(want));
-    assert_memory_equal(out, want, n);
+    assert_int_equal(mp_normalize(&st, 1, in, strlen(in), &out, &n), 0);
+    if (n != strlen(want) || memcmp(out, want, n) != 0)
+        fail_msg("normalizer %d of \"%s\": got \"%s\", expected \"%s\"", (int)kind, in, out, want);
     free(out);
 }
 
 static void test_unicode(void **state)
 {
     (void)state;
-    assert_int_equal(mp_char_class_of('a'), MP_CH_LETTER);
-    assert_int_equal(mp_char_class_of(0x4E00), MP_CH_LETTER);  /* CJK */
-    assert_int_equal(mp_char_class_of(0x2164), MP_CH_NUMBER);  /* Roman numeral five, Nl */
-    assert_int_equal(mp_char_class_of(0x3000), MP_CH_SPACE);   /* ideographic space */
-    assert_int_equal(mp_char_class_of(0x85), MP_CH_SPACE);
-    assert_int_equal(mp_char_class_of(0x200B), MP_CH_OTHER);   /* zero width space is not \s */
-    assert_int_equal(mp_char_class_of(0x2014), MP_CH_OTHER);   /* em dash */
-    expect_nfc("e\xcc\x81", "\xc3\xa9");                          /* e + acute -> é */
-    expect_nfc("\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", "\xea\xb0\x81"); /* Hangul L V T -> 각 */
-    expect_nfc("a\xcc\x81\xcc\x96", "\xc3\xa1\xcc\x96");          /* a, acute (230), grave below (220) */
-    expect_nfc("\xe2\x84\xab", "\xc3\x85");                       /* Angstrom sign -> Å (singleton) */
-    expect_nfc("plain", "plain");
+    mp_uclasses u;
+    assert_int_equal(mp_uclasses_init(&u), 0);
+    assert_true(mp_uclass_has(&u, MP_UCLASS_ALPHABETIC, 'a'));
+    assert_true(mp_uclass_has(&u, MP_UCLASS_ALPHABETIC, 0x4E00));   /* CJK */
+    assert_true(mp_uclass_has(&u, MP_UCLASS_NUMERIC, 0x2164));      /* Roman numeral five, Nl */
+    assert_true(mp_uclass_has(&u, MP_UCLASS_WHITE_SPACE, 0x3000));  /* ideographic space */
+    assert_true(mp_uclass_has(&u, MP_UCLASS_WHITE_SPACE, 0x85));
+    assert_false(mp_uclass_has(&u, MP_UCLASS_WHITE_SPACE, 0x200B)); /* zero width space is not \\s */
+    assert_true(mp_uclass_has(&u, MP_UCLASS_PUNCT, 0x2014));        /* em dash */
+    assert_false(mp_uclass_has(&u, MP_UCLASS_PUNCT, '$'));          /* Sc, though ASCII punctuation */
+    assert_true(mp_uclass_is_word(&u, 0x200D));                     /* Join_Control is \\w for Rust */
+    assert_true(mp_uclass_is_word(&u, 0x24B6));                     /* circled A: So, but Alphabetic */
+    expect_normalized(MP_NORM_NFC, "e\xcc\x81", "\xc3\xa9");                          /* e + acute -> é */
+    expect_normalized(MP_NORM_NFC, "\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8", "\xea\xb0\x81"); /* Hangul L V T -> 각 */
+    expect_normalized(MP_NORM_NFC, "a\xcc\x81\xcc\x96", "\xc3\xa1\xcc\x96");      /* acute (230), grave below (220) */
+    expect_normalized(MP_NORM_NFC, "\xe2\x84\xab", "\xc3\x85");                      /* Angstrom sign -> Å */
+    expect_normalized(MP_NORM_NFD, "\xc3\xa9", "e\xcc\x81");
+    expect_normalized(MP_NORM_NFKC, "\xef\xac\x81", "fi");                           /* ligature fi */
+    expect_normalized(MP_NORM_NFKD, "\xc2\xb2", "2");                                 /* superscript two */
+    expect_normalized(MP_NORM_LOWERCASE, "\xc4\xb0I\xce\xa3", "i\xcc\x87i\xcf\x83");   /* İ has two characters */
+    expect_normalized(MP_NORM_STRIP, "\xe3\x80\x80 a b\t\n", "a b");
+    expect_normalized(MP_NORM_STRIP_ACCENTS, "e\xcc\x81" "a", "ea");
 }
 
 int main(void)
@@ -562,6 +649,8 @@ int main(void)
         cmocka_unit_test(test_split_gpt2),
         cmocka_unit_test(test_byte_level),
         cmocka_unit_test(test_metaspace),
+        cmocka_unit_test(test_split_behaviors),
+        cmocka_unit_test(test_char_splits),
         cmocka_unit_test_setup_teardown(test_bpe_semantics, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_unk, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_normalizers, make_dir, remove_dir),

@@ -1,7 +1,4 @@
-/* UTF-8 and the character-class lookups; NFC is in unicode_nfc.c. */
-#include "unicode.h"
-
-#include "unicode_tables.h"
+#include "utf8.h"
 
 /* Length of a valid sequence led by b, or 0 when b cannot lead one. Overlong
  * two-byte leads (C0, C1) and leads above U+10FFFF (F5..FF) are refused here. */
@@ -92,46 +89,4 @@ size_t mp_utf8_encode(uint32_t cp, char *out)
     u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
     u[3] = (unsigned char)(0x80 | (cp & 0x3F));
     return 4;
-}
-
-mp_char_class mp_char_class_of(uint32_t cp)
-{
-    /* ASCII decides most calls; answer it without the search. */
-    if (cp < 0x80) {
-        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z')
-            return MP_CH_LETTER;
-        if (cp >= '0' && cp <= '9')
-            return MP_CH_NUMBER;
-        if (cp == ' ' || (cp >= 0x09 && cp <= 0x0D))
-            return MP_CH_SPACE;
-        return MP_CH_OTHER;
-    }
-    size_t lo = 0, hi = mp_class_ranges_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < mp_class_ranges[mid].lo)
-            hi = mid;
-        else if (cp > mp_class_ranges[mid].hi)
-            lo = mid + 1;
-        else
-            return mp_class_ranges[mid].cls;
-    }
-    return MP_CH_OTHER;
-}
-
-uint8_t mp_combining_class(uint32_t cp)
-{
-    if (cp < 0x300)
-        return 0;
-    size_t lo = 0, hi = mp_combining_ranges_count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < mp_combining_ranges[mid].lo)
-            hi = mid;
-        else if (cp > mp_combining_ranges[mid].hi)
-            lo = mid + 1;
-        else
-            return mp_combining_ranges[mid].ccc;
-    }
-    return 0;
 }
