@@ -22,6 +22,7 @@ static const command commands[] = {
     {"profile", mp_cmd_profile, "routing counts and input statistics per expert and linear (calibration)"},
     {"verify", mp_cmd_verify, "PPL, KL divergence, top-1, per-layer and per-expert error against a reference"},
     {"compare", mp_cmd_compare, "packs side by side against one reference: bits/weight, PPL, KLD, top-1, a plot"},
+    {"tokenize", mp_cmd_tokenize, "the ids or pieces of a text or of chat messages, as HF's tokenizer gives them"},
 };
 
 static void usage(FILE *out)

@@ -413,7 +413,8 @@ static int write_manifest(mp_pack_writer *w, json_t *model, json_t *provenance, 
 static int copy_side_files(const mp_pack_writer *w, const char *from, mp_error *err)
 {
     static const char *const names[] = {"config.json", "generation_config.json", "tokenizer.json",
-                                        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model"};
+                                        "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
+                                        "chat_template.jinja"};
     for (size_t i = 0; from && i < sizeof names / sizeof *names; i++) {
         char *src = mp_path_join(from, names[i]);
         char *text = NULL;

@@ -10,5 +10,6 @@ int mp_cmd_reference(int argc, char **argv, mp_error *err);
 int mp_cmd_verify(int argc, char **argv, mp_error *err);
 int mp_cmd_compare(int argc, char **argv, mp_error *err);
 int mp_cmd_profile(int argc, char **argv, mp_error *err);
+int mp_cmd_tokenize(int argc, char **argv, mp_error *err);
 
 #endif
