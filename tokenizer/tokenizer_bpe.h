@@ -35,6 +35,8 @@ int mp_vocab_set(mp_vocab *v, int32_t id, const char *s, size_t len, bool indexe
 void mp_vocab_reindex(mp_vocab *v, int32_t id, const char *s, size_t len);
 /* The indexed id of s[0..len), or -1. */
 int32_t mp_vocab_find(const mp_vocab *v, const char *s, size_t len);
+/* The ids of the byte pieces <0x00>..<0xFF> (byte fallback), -1 where missing. */
+void mp_vocab_byte_ids(const mp_vocab *v, int32_t ids[256]);
 void mp_vocab_free(mp_vocab *v);
 
 /* (left id, right id) -> (rank, merged id). */
@@ -58,9 +60,9 @@ typedef struct {
     mp_merge_map merges;
     int32_t unk_id;         /* -1: no unk token, unknown characters are dropped (as HF) */
     bool fuse_unk;          /* consecutive unknown characters become one unk */
-    bool byte_fallback;     /* unknown characters become their <0xXX> byte tokens */
+    bool byte_fallback;     /* unknown characters become their <0x00>..<0xFF> byte tokens */
     bool ignore_merges;     /* a word found whole in the vocabulary is not merged */
-    int32_t byte_id[256];   /* the <0xXX> ids, -1 where missing */
+    int32_t byte_id[256];   /* the ids of <0x00>..<0xFF>, -1 where missing */
     char *prefix;           /* continuing_subword_prefix, or NULL */
     char *suffix;           /* end_of_word_suffix, or NULL */
 } mp_bpe;

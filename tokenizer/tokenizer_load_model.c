@@ -175,11 +175,7 @@ static int load_merges(mp_loader *l, json_t *model)
 static int load_special_ids(mp_loader *l, json_t *model)
 {
     mp_bpe *m = &l->t->bpe;
-    for (int b = 0; b < 256; b++) {
-        char name[8];
-        snprintf(name, sizeof name, "<0x%02X>", b);
-        m->byte_id[b] = mp_vocab_find(&m->vocab, name, strlen(name));
-    }
+    mp_vocab_byte_ids(&m->vocab, m->byte_id);
     m->unk_id = -1;
     const char *unk = mp_load_string(l, model, "model", "unk_token", true);
     if (l->err->code != MP_OK || !unk)

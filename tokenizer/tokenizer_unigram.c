@@ -1,7 +1,6 @@
 #include "tokenizer_unigram.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,11 +54,7 @@ static int build_trie(mp_unigram *m)
 int mp_unigram_finish(mp_unigram *m)
 {
     m->unk_score -= UNK_PENALTY;
-    for (int b = 0; b < 256; b++) {
-        char name[8];
-        snprintf(name, sizeof name, "<0x%02X>", b);
-        m->byte_id[b] = mp_vocab_find(&m->vocab, name, strlen(name));
-    }
+    mp_vocab_byte_ids(&m->vocab, m->byte_id);
     return build_trie(m);
 }
 

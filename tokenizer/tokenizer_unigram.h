@@ -2,7 +2,7 @@
  * (a log-probability), and a word becomes the sequence of pieces with the highest
  * total score, found by HF's Viterbi pass over a trie of the pieces
  * (models/unigram/model.rs encode_optimized). Characters no piece covers cost the
- * lowest score minus 10 and become unk (consecutive ones fused), or their <0xXX>
+ * lowest score minus 10 and become unk (consecutive ones fused), or their <0x00>..<0xFF>
  * byte pieces with byte_fallback. */
 #ifndef MP_TOKENIZER_UNIGRAM_H
 #define MP_TOKENIZER_UNIGRAM_H
@@ -20,7 +20,7 @@ typedef struct {
     double unk_score;       /* the lowest score minus 10 */
     int32_t unk_id;         /* -1: a character no piece covers is an error */
     bool byte_fallback;
-    int32_t byte_id[256];   /* the <0xXX> ids, -1 where missing */
+    int32_t byte_id[256];   /* the ids of <0x00>..<0xFF>, -1 where missing */
     mp_trie trie;          /* piece bytes -> id */
 } mp_unigram;
 

@@ -1,5 +1,6 @@
 /* The models' lookup tables: id <-> string and the merge ranks, as open-addressing
  * hash tables with linear probing (built once at load, read-only while encoding). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,15 @@ int32_t mp_vocab_find(const mp_vocab *v, const char *s, size_t len)
             return -1;
         if (same_piece(v, id, s, len))
             return id;
+    }
+}
+
+void mp_vocab_byte_ids(const mp_vocab *v, int32_t ids[256])
+{
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        ids[b] = mp_vocab_find(v, name, strlen(name));
     }
 }
 
