@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/dtype.h"
+#include "ggml_blocks.h"
 
 static uint64_t ceil_div(uint64_t a, uint64_t b)
 {
@@ -49,6 +50,10 @@ void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc
         out->zeros_offset = out->scales_offset + 2 * out->n_scales;
         out->zeros_bytes = e->sym ? 0 : ceil_div(out->n_scales, 2);
         break;
+    default: /* a llama.cpp grid: whole blocks, scales inside them */
+        out->groups_per_row = cols / mp_ggml_block_values(e->kind);
+        out->data_bytes = (uint64_t)rows * (uint64_t)out->groups_per_row * (uint64_t)mp_ggml_block_bytes(e->kind);
+        break;
     }
     out->total = out->scales_offset ? out->scales_offset + out->n_scales * out->scale_bytes + out->zeros_bytes
                                     : out->data_bytes;
@@ -56,6 +61,14 @@ void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc
 
 const char *mp_encoding_unfit(const mp_encoding *e, int64_t rows, int64_t cols, char *why, size_t cap)
 {
+    if (mp_ggml_is_grid(e->kind)) {
+        int block = mp_ggml_block_values(e->kind);
+        if (cols % block == 0)
+            return rows >= 0 ? NULL : "negative rows";
+        snprintf(why, cap, "%lld input columns are not a multiple of %s's block of %d", (long long)cols,
+                 mp_encoding_kind_name(e->kind), block);
+        return why;
+    }
     if (e->kind != MP_ENC_W4)
         return NULL;
     if (e->group != 32 && e->group != 64 && e->group != 128)
@@ -69,14 +82,25 @@ const char *mp_encoding_unfit(const mp_encoding *e, int64_t rows, int64_t cols, 
 
 const char *mp_encoding_kind_name(mp_enc_kind k)
 {
-    static const char *const names[] = {"f32", "bf16", "f16", "fp8_e4m3", "w4"};
-    return (unsigned)k <= MP_ENC_W4 ? names[k] : "?";
+    static const char *const names[] = {"f32",  "bf16", "f16",  "fp8_e4m3", "w4",     "q8_0",  "q4_0",
+                                        "q4_1", "q4_k", "q5_k", "q6_k",     "iq4_nl", "iq4_xs"};
+    return (unsigned)k <= MP_ENC_IQ4_XS ? names[k] : "?";
 }
 
 const char *mp_fp8_scale_name(mp_fp8_scale s)
 {
     static const char *const names[] = {"tensor", "channel", "block"};
     return (unsigned)s <= MP_FP8_BLOCK ? names[s] : "?";
+}
+
+static int parse_grid(const char *text, mp_encoding *e)
+{
+    for (int k = MP_ENC_Q8_0; k <= MP_ENC_IQ4_XS; k++)
+        if (strcmp(text, mp_encoding_kind_name((mp_enc_kind)k)) == 0) {
+            e->kind = (mp_enc_kind)k;
+            return 0;
+        }
+    return -1;
 }
 
 int mp_encoding_parse(const char *text, mp_encoding *e)
@@ -94,6 +118,8 @@ int mp_encoding_parse(const char *text, mp_encoding *e)
         *e = (mp_encoding){.kind = MP_ENC_FP8, .fp8_scale = MP_FP8_CHANNEL};
     else if (strcmp(text, "fp8-tensor") == 0)
         *e = (mp_encoding){.kind = MP_ENC_FP8, .fp8_scale = MP_FP8_TENSOR};
+    else if (parse_grid(text, e) == 0)
+        return 0;
     else {
         int group, used = 0;
         if (sscanf(text, "w4g%d%n", &group, &used) != 1 || (group != 32 && group != 64 && group != 128))
@@ -194,6 +220,10 @@ void mp_encoding_decode_rows(const mp_encoding *e, int64_t rows, int64_t cols, c
         break;
     case MP_ENC_W4:
         decode_w4_rows(e, &L, cols, raw, r0, r1, out);
+        break;
+    default:
+        mp_ggml_decode_blocks(e->kind, raw + (uint64_t)r0 * (L.data_bytes / (uint64_t)(rows ? rows : 1)),
+                              (r1 - r0) * L.groups_per_row, out);
         break;
     }
 }

@@ -7,7 +7,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { MP_ENC_F32, MP_ENC_BF16, MP_ENC_F16, MP_ENC_FP8, MP_ENC_W4 } mp_enc_kind;
+/* Q8_0 .. IQ4_XS are llama.cpp's grids (formats/ggml_blocks.h), in this order. */
+typedef enum {
+    MP_ENC_F32,
+    MP_ENC_BF16,
+    MP_ENC_F16,
+    MP_ENC_FP8,
+    MP_ENC_W4,
+    MP_ENC_Q8_0,
+    MP_ENC_Q4_0,
+    MP_ENC_Q4_1,
+    MP_ENC_Q4_K,
+    MP_ENC_Q5_K,
+    MP_ENC_Q6_K,
+    MP_ENC_IQ4_NL,
+    MP_ENC_IQ4_XS
+} mp_enc_kind;
 typedef enum { MP_FP8_TENSOR, MP_FP8_CHANNEL, MP_FP8_BLOCK } mp_fp8_scale;
 
 #define MP_FP8_BLOCK_SIZE 128
@@ -25,7 +40,7 @@ typedef struct {
     uint64_t scales_offset, n_scales, scale_bytes; /* scale_bytes: one scale (4 fp8, 2 w4) */
     uint64_t zeros_offset, zeros_bytes;
     uint64_t total;
-    int64_t groups_per_row; /* w4 */
+    int64_t groups_per_row; /* w4 groups, or grid blocks, per row */
 } mp_enc_layout;
 
 void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc_layout *out);
@@ -35,11 +50,13 @@ void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc
 const char *mp_encoding_unfit(const mp_encoding *e, int64_t rows, int64_t cols, char *why, size_t cap);
 
 /* Names: "f32", "bf16", "f16", "fp8" (= "fp8-block"), "fp8-tensor", "fp8-channel",
- * "fp8-block", "w4g32", "w4g64", "w4g128", each w4 optionally with "-sym".
+ * "fp8-block", "w4g32", "w4g64", "w4g128", each w4 optionally with "-sym", and the grids
+ * "q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs".
  * Returns 0, or -1 for an unknown name. */
 int mp_encoding_parse(const char *text, mp_encoding *e);
 void mp_encoding_format(const mp_encoding *e, char *buf, size_t cap);
-/* The manifest spelling of the kind: "f32", "bf16", "f16", "fp8_e4m3", "w4". */
+/* The manifest spelling of the kind: "f32", "bf16", "f16", "fp8_e4m3", "w4", and the
+ * grids by their names above. */
 const char *mp_encoding_kind_name(mp_enc_kind k);
 const char *mp_fp8_scale_name(mp_fp8_scale s);
 

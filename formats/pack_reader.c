@@ -298,8 +298,8 @@ static int parse_encoding(json_t *e, mp_encoding *enc)
             }
         return -1;
     }
-    for (int i = MP_ENC_F32; i <= MP_ENC_F16; i++)
-        if (strcmp(k, mp_encoding_kind_name((mp_enc_kind)i)) == 0) {
+    for (int i = MP_ENC_F32; i <= MP_ENC_IQ4_XS; i++)
+        if (i != MP_ENC_FP8 && i != MP_ENC_W4 && strcmp(k, mp_encoding_kind_name((mp_enc_kind)i)) == 0) {
             enc->kind = (mp_enc_kind)i;
             return 0;
         }

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "../core/dtype.h"
+#include "../formats/ggml_blocks.h"
 #include "fp8.h"
+#include "grid.h"
 #include "hqq.h"
 
 int mp_encoder_init(mp_encoder *x, const mp_encoding *e, int64_t rows, int64_t cols, const mp_w4_options *w4,
@@ -37,6 +39,8 @@ int64_t mp_encoder_band_rows(const mp_encoder *x)
 
 static uint64_t data_bytes(mp_enc_kind kind, uint64_t n)
 {
+    if (mp_ggml_is_grid(kind))
+        return n / (uint64_t)mp_ggml_block_values(kind) * (uint64_t)mp_ggml_block_bytes(kind);
     switch (kind) {
     case MP_ENC_F32:
         return 4 * n;
@@ -107,6 +111,9 @@ void mp_encoder_rows(mp_encoder *x, const float *rows, int64_t r0, int64_t r1, u
         break;
     case MP_ENC_W4:
         encode_w4_band(x, rows, r0, r1, out);
+        break;
+    default: /* HQQ has no zero point to optimise on a grid: it takes the MSE search */
+        mp_grid_quantize_rows(x->enc.kind, r1 - r0, x->cols, rows, x->w4.importance, x->w4.method != MP_W4_RTN, out);
         break;
     }
 }
