@@ -5,6 +5,7 @@
 #include "convert/convert_commands.h"
 #include "core/cli.h"
 #include "core/version.h"
+#include "export/export.h"
 #include "verify/verify_commands.h"
 
 typedef struct {
@@ -23,6 +24,7 @@ static const command commands[] = {
     {"verify", mp_cmd_verify, "PPL, KL divergence, top-1, per-layer and per-expert error against a reference"},
     {"compare", mp_cmd_compare, "packs side by side against one reference: bits/weight, PPL, KLD, top-1, a plot"},
     {"tokenize", mp_cmd_tokenize, "the ids or pieces of a text or of chat messages, as HF's tokenizer gives them"},
+    {"export", mp_cmd_export, "a pack as GGUF (llama.cpp) or compressed-tensors (vLLM)"},
 };
 
 static void usage(FILE *out)

@@ -189,22 +189,3 @@ json_t *mp_tiers_assign(const mp_stats *s, const char *stats_path, const mp_mode
     free(ranked);
     return routing_stats_json(s, stats_path, m, rule, expert_tier);
 }
-
-int mp_parse_size(const char *text, uint64_t *out)
-{
-    char *end;
-    if (!isdigit((unsigned char)text[0]))
-        return -1;
-    unsigned long long v = strtoull(text, &end, 10);
-    int shift = 0;
-    switch (toupper((unsigned char)*end)) {
-    case 'K': shift = 10; end++; break;
-    case 'M': shift = 20; end++; break;
-    case 'G': shift = 30; end++; break;
-    default: break;
-    }
-    if (*end || v == 0 || v > (UINT64_MAX >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}

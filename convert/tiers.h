@@ -38,7 +38,5 @@ int mp_tiers_expert_bytes(const mp_policy *policy, const mp_model *m, const mp_p
 json_t *mp_tiers_assign(const mp_stats *s, const char *stats_path, const mp_model *m, const mp_tier_rule *rule,
                         const uint64_t *expert_bytes, int *expert_tier, mp_tier_summary *summary);
 
-/* Parses "4M", "512K", "1G", "123" (bytes; K/M/G are powers of 1024). */
-int mp_parse_size(const char *text, uint64_t *out);
 
 #endif

@@ -3,6 +3,7 @@
 #define MP_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -22,6 +23,9 @@ int mp_cli_value(const char *name, int argc, char **argv, int *i, const char **v
 
 /* Parses a positive integer option value. */
 int mp_cli_int(const char *name, const char *text, int min, int max, int *out, mp_error *err);
+
+/* Parses "4M", "512K", "1G", "123" (bytes; K/M/G are powers of 1024). */
+int mp_parse_size(const char *text, uint64_t *out);
 
 /* Applies the thread count (OpenMP) for the rest of the process. */
 void mp_threads_apply(int threads);
