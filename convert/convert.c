@@ -28,15 +28,18 @@ static const char *convert_help =
     "memory bounded by a few tensors.\n\n"
     "  -o, --output OUT.mpk   the pack directory to write (written under a temporary name,\n"
     "                         renamed when complete)\n"
-    "  --scheme S             bf16 | fp8 | w4a16 | mixed (default w4a16). Linears (attention,\n"
+    "  --scheme S             bf16 | fp8 | w4a16 | mixed (default w4a16), or a llama.cpp grid:\n"
+    "                         q8_0 q6_k q5_k q4_k q4_1 q4_0 iq4_nl iq4_xs. Linears (attention,\n"
     "                         dense and shared MLPs, routed experts) get: bf16; fp8 e4m3 with\n"
-    "                         128x128 block scales; 4-bit weights; or fp8 for attention, dense\n"
-    "                         and shared, 4-bit for routed experts. Embeddings, lm_head,\n"
-    "                         routers stay bf16; norms and biases keep their precision.\n"
+    "                         128x128 block scales; 4-bit weights; fp8 for attention, dense\n"
+    "                         and shared, 4-bit for routed experts; or the grid (a 256-block\n"
+    "                         grid falls back to a 32-block one when 256 does not divide the\n"
+    "                         columns). Embeddings, lm_head, routers stay bf16; norms and\n"
+    "                         biases keep their precision.\n"
     "  --group G              w4 group size 32 | 64 | 128 (default 128; a tensor whose input\n"
     "                         width G does not divide gets the largest group that does)\n"
     "  --sym                  symmetric w4 (no zero points; default asymmetric)\n"
-    "  --method M             w4 method (default rtn):\n"
+    "  --method M             method for w4 and the grids (default rtn):\n"
     "                         rtn   round to nearest\n"
     "                         mse   search each group's range for the least squared error;\n"
     "                               with --calib, weighted by the input's mean square (imatrix)\n"
@@ -58,10 +61,19 @@ static const char *convert_help =
     "  --bits B               mixed precision: each linear (attention, dense, shared, expert) not\n"
     "                         set by --keep/--encode gets w4 g128, g64, g32, fp8 or bf16 so that\n"
     "                         their average is at most B bits per weight and the error, weighted\n"
-    "                         by input importance and routing frequency, is least (needs --stats)\n"
+    "                         by input importance and routing frequency, is least (needs --stats).\n"
+    "                         Bytes are the pack's: parts padded to 64 bytes, expert records to\n"
+    "                         4 KiB\n"
+    "  --bits-encodings LIST  the encodings --bits chooses from (comma-separated; default\n"
+    "                         w4g128,w4g64,w4g32,fp8-block,bf16), e.g. llama.cpp's grids\n"
+    "                         iq4_xs,q4_k,q5_k,q6_k,q8_0\n"
+    "  --bits-stacked         --bits gives all experts of a layer's gate, up or down one\n"
+    "                         encoding, as GGUF stores them (one stacked tensor, one type), and\n"
+    "                         counts bytes as GGUF does (tensors padded to 32 bytes)\n"
     "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
-    "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym)\n"
+    "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym) q8_0\n"
+    "                         q4_0 q4_1 q4_k q5_k q6_k iq4_nl iq4_xs\n"
     "                         (repeatable; the first matching --keep/--encode wins; REGEX is\n"
     "                         an Oniguruma regex, matched in the canonical name, e.g.\n"
     "                         layers.3.experts.7.down, and in the checkpoint name)\n"
@@ -86,7 +98,7 @@ typedef struct {
     const char *ckpt;
     mp_quant_opts q;   /* what convert shares with quant */
     const char *stats; /* --stats: experts into tiers by routing count */
-    double bits;       /* --bits: mixed precision at this average (0: off) */
+    mp_bits_request bits; /* --bits: mixed precision at this average (bits.bits 0: off) */
     mp_tier_rule tiering;
 } convert_opts;
 
@@ -110,12 +122,16 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
         return got < 0 ? err->code : MP_OK;
     if ((got = mp_cli_value("--bits", argc, argv, i, &v, err)) != 0) {
         char *end;
-        o->bits = got < 0 ? 0 : strtod(v, &end);
+        o->bits.bits = got < 0 ? 0 : strtod(v, &end);
         if (got < 0)
             return err->code;
-        return *end == 0 && o->bits >= 4.0 && o->bits <= 16.0
+        return *end == 0 && o->bits.bits >= 4.0 && o->bits.bits <= 16.0
                    ? MP_OK : mp_fail(err, MP_EXIT_INPUT, "--bits \"%s\": expected a number of bits per weight in 4..16", v);
     }
+    if ((got = mp_cli_value("--bits-encodings", argc, argv, i, &v, err)) != 0)
+        return got < 0 || mp_bits_encodings_check(v, err) != 0 ? err->code : (o->bits.encodings = v, MP_OK);
+    if (strcmp(argv[*i], "--bits-stacked") == 0)
+        return o->bits.stacked = true, MP_OK;
     if ((got = mp_cli_value("--stats", argc, argv, i, &v, err)) != 0)
         return got < 0 ? err->code : (o->stats = v, MP_OK);
     if ((got = mp_cli_value("--tiers", argc, argv, i, &v, err)) != 0)
@@ -156,7 +172,9 @@ static int parse_args(convert_opts *o, int argc, char **argv, mp_error *err)
                        o->tiering.n_tiers);
     if (mp_quant_opts_check(&o->q, err) != MP_OK)
         return err->code;
-    if (o->bits > 0 && !o->stats)
+    if ((o->bits.encodings || o->bits.stacked) && o->bits.bits == 0)
+        return mp_fail(err, MP_EXIT_INPUT, "--bits-encodings and --bits-stacked shape the plan of --bits B: give --bits");
+    if (o->bits.bits > 0 && !o->stats)
         return mp_fail(err, MP_EXIT_INPUT, "--bits weighs each tensor's error by its input statistics and routing "
                        "frequency: it needs --stats STATS (from moepack profile CKPT --text FILE -o STATS)");
     if (o->stats && !o->tiering.n_tiers)
@@ -192,9 +210,11 @@ static json_t *provenance_json(const convert_opts *o, const mp_checkpoint *ck, c
                  (unsigned long long)o->tiering.hot_budget);
     else if (o->stats)
         snprintf(tiers, sizeof tiers, " --stats %s --tiers %d", o->stats, o->tiering.n_tiers);
-    if (o->bits > 0) {
+    if (o->bits.bits > 0) {
         size_t used = strlen(tiers);
-        snprintf(tiers + used, sizeof tiers - used, " --bits %g", o->bits);
+        snprintf(tiers + used, sizeof tiers - used, " --bits %g%s%s%s", o->bits.bits,
+                 o->bits.encodings ? " --bits-encodings " : "", o->bits.encodings ? o->bits.encodings : "",
+                 o->bits.stacked ? " --bits-stacked" : "");
     }
     mp_quant_opts_command(&o->q, stats->calibrated, shared, sizeof shared);
     snprintf(command, sizeof command, "moepack convert %s%s%s", o->ckpt, shared, tiers);
@@ -389,8 +409,8 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     convert_stats stats = {0};
     if (rc == MP_OK)
         rc = mp_plan_build(&plan, &ck.model, NULL, err);
-    if (rc == MP_OK && o.bits > 0)
-        rc = mp_convert_plan_bits(&ck.model, &plan, &o.q.policy, o.bits, o.stats, &stats.bit_plan, err);
+    if (rc == MP_OK && o.bits.bits > 0)
+        rc = mp_convert_plan_bits(&ck.model, &plan, &o.q.policy, &o.bits, o.stats, &stats.bit_plan, err);
     if (rc == MP_OK && o.stats)
         rc = plan_tiers(&o, &ck.model, &plan, &stats, err);
     if (rc == MP_OK)

@@ -29,7 +29,7 @@ static const char *quant_help =
     "Memory: one record at a time (with --calib, the calibration's).\n\n"
     "  -o, --output OUT.mpk   the pack directory to write (written under a temporary name,\n"
     "                         renamed when complete)\n"
-    "  --scheme S             bf16 | fp8 | w4a16 | mixed (default w4a16), as for convert\n"
+    "  --scheme S             bf16 | fp8 | w4a16 | mixed | a grid (default w4a16), as for convert\n"
     "  --group G              w4 group size 32 | 64 | 128 (default 128)\n"
     "  --sym                  symmetric w4 (no zero points; default asymmetric)\n"
     "  --method M             rtn | mse | hqq | awq | gptq (default rtn; awq and gptq need --calib)\n"
@@ -43,7 +43,8 @@ static const char *quant_help =
     "  --act-order            gptq: columns in order of decreasing activation energy\n"
     "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
-    "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym)\n"
+    "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym) q8_0\n"
+    "                         q4_0 q4_1 q4_k q5_k q6_k iq4_nl iq4_xs\n"
     "                         (repeatable; the first matching --keep/--encode wins)\n"
     "  --cold-codec C         none | zstd for the routed-expert tiers (default: as in PACK)\n"
     "  --zstd-level N         zstd level 1..19 (default 3)\n"
@@ -180,7 +181,7 @@ static int quant_tensor(const quant_opts *o, const mp_pack *p, int i, const uint
     const mp_staged *staged = s->calibrated ? mp_stage_find(&s->stage, t->name) : NULL;
     mp_tensor_class cls;
     mp_encoding enc;
-    bool fell_back = false, lossy = t->enc.kind == MP_ENC_FP8 || t->enc.kind == MP_ENC_W4;
+    bool fell_back = false, lossy = t->enc.kind == MP_ENC_FP8 || t->enc.kind >= MP_ENC_W4;
     int rc = choose_encoding(&o->q.policy, p, t, &cls, &enc, &fell_back, err);
     if (rc != MP_OK)
         return rc;

@@ -42,7 +42,8 @@ static int parse_encoding_option(mp_quant_opts *o, int argc, char **argv, int *i
         return got < 0 ? got
                : consumed(mp_scheme_parse(v, &o->policy.scheme) == 0
                               ? MP_OK
-                              : mp_fail(err, MP_EXIT_INPUT, "--scheme \"%s\": expected bf16, fp8, w4a16 or mixed", v));
+                              : mp_fail(err, MP_EXIT_INPUT, "--scheme \"%s\": expected bf16, fp8, w4a16, mixed or a grid (q8_0, q6_k, q5_k, "
+                                                 "q4_k, q4_1, q4_0, iq4_nl, iq4_xs)", v));
     if ((got = mp_cli_value("--group", argc, argv, i, &v, err)) != 0) {
         if (got < 0 || mp_cli_int("--group", v, 32, 128, &o->policy.group, err) != MP_OK)
             return -1;

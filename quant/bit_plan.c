@@ -37,14 +37,17 @@ static int option_loss(const mp_encoding *e, const float *W, int64_t rows, int64
 }
 
 int mp_bit_measure(mp_bit_item *it, const float *W, int64_t rows, int64_t cols, const float *importance,
-                   double frequency, mp_error *err)
+                   double frequency, uint64_t align, mp_error *err)
 {
-    it->params = rows * cols;
+    it->params += rows * cols;
     for (int k = 0; k < it->n_options; k++) {
-        int rc = option_loss(&it->options[k], W, rows, cols, importance, &it->loss[k], &it->bytes[k], err);
+        double loss;
+        uint64_t bytes;
+        int rc = option_loss(&it->options[k], W, rows, cols, importance, &loss, &bytes, err);
         if (rc != MP_OK)
             return rc;
-        it->loss[k] *= frequency;
+        it->loss[k] += loss * frequency;
+        it->bytes[k] += (bytes + align - 1) / align * align;
     }
     return MP_OK;
 }

@@ -19,7 +19,7 @@
 #include "../core/error.h"
 #include "../formats/encoding.h"
 
-enum { MP_BIT_OPTIONS_MAX = 5 };
+enum { MP_BIT_OPTIONS_MAX = 16 };
 
 typedef struct {
     int n_options;
@@ -30,10 +30,12 @@ typedef struct {
     int choice; /* set by mp_bit_allocate */
 } mp_bit_item;
 
-/* Fills bytes and loss of every option of an item from its weights W[rows, cols]
- * (importance per column, NULL = 1; loss scaled by frequency). */
+/* Adds to the bytes and loss of every option of an item those of weights W[rows, cols]
+ * (importance per column, NULL = 1; loss scaled by frequency): an item is one tensor, or
+ * several that must share one encoding (a layer's experts stacked for GGUF). Each
+ * tensor's bytes are rounded up to `align`. Items start zeroed. */
 int mp_bit_measure(mp_bit_item *it, const float *W, int64_t rows, int64_t cols, const float *importance,
-                   double frequency, mp_error *err);
+                   double frequency, uint64_t align, mp_error *err);
 /* Chooses an option per item with total bytes <= budget; fails when even the
  * smallest options exceed it (naming the least bits per weight possible). */
 int mp_bit_allocate(mp_bit_item *items, int n, uint64_t budget, mp_error *err);

@@ -4,10 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/ggml_blocks.h"
 #include "awq.h"
 #include "calib_internal.h"
 #include "encoder.h"
 #include "gptq.h"
+#include "grid.h"
 #include "hqq.h"
 
 static void decode_w4(const mp_encoding *enc, int64_t rows, int64_t cols, const uint8_t *data, const uint16_t *scales,
@@ -98,6 +100,36 @@ static int w4_arrays(calib_run *c, const mp_encoding *enc, const float *W, int64
     return MP_OK;
 }
 
+/* A llama.cpp grid's blocks of W by the run's method: GPTQ (its fallback counted as
+ * w4's), or the grid fit with importance = the inputs' mean squares (an imatrix) for
+ * mse, awq (whose inputs are already rescaled) and hqq (which has no zero point to
+ * optimise on these grids); rtn without search. H NULL: search without importance. */
+static int grid_blocks(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols,
+                       const mp_hessian *H, uint8_t *raw, mp_error *err)
+{
+    mp_quant_method m = H ? c->o->method : MP_METHOD_MSE;
+    if (m == MP_METHOD_GPTQ) {
+        mp_gptq_options opt = {.act_order = c->o->act_order, .mse_grid = true};
+        bool fell_back = false;
+        int rc = mp_gptq_quantize(enc, rows, cols, W, H->h, &opt, raw, NULL, NULL, NULL, NULL, &fell_back, err);
+        if (fell_back) {
+            #pragma omp atomic
+            c->report->gptq_rounded++;
+        }
+        return rc;
+    }
+    float *importance = NULL;
+    if (H && m != MP_METHOD_RTN) {
+        importance = malloc((size_t)cols * sizeof *importance);
+        if (!importance)
+            return mp_fail(err, MP_EXIT_IO, "out of memory");
+        mp_hessian_mean_square(H, importance);
+    }
+    mp_grid_quantize_rows(enc->kind, rows, cols, W, importance, m != MP_METHOD_RTN, raw);
+    free(importance);
+    return MP_OK;
+}
+
 /* The tensor's bytes in pack order (data section, then the tail) into raw. */
 static int encode_tensor(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols,
                          const mp_hessian *H, uint8_t *raw, mp_error *err)
@@ -108,6 +140,8 @@ static int encode_tensor(calib_run *c, const mp_encoding *enc, const float *W, i
         rc = w4_arrays(c, enc, W, rows, cols, H, raw, x.scales, x.zero_points, err);
         if (rc == MP_OK)
             mp_encoder_finish(&x, raw);
+    } else if (rc == MP_OK && mp_ggml_is_grid(enc->kind)) {
+        rc = grid_blocks(c, enc, W, rows, cols, H, raw, err);
     } else if (rc == MP_OK) {
         mp_encoder_whole(&x, W, raw);
     }
@@ -131,7 +165,7 @@ int calib_commit(calib_run *c, const char *name, const mp_hessian *H, bool stage
     if (!raw)
         return mp_fail(err, MP_EXIT_IO, "out of memory encoding %s", name);
     rc = encode_tensor(c, &enc, W, rows, cols, H, raw, err);
-    if (rc == MP_OK && (stage || enc.kind == MP_ENC_W4)) {
+    if (rc == MP_OK && (stage || enc.kind == MP_ENC_W4 || mp_ggml_is_grid(enc.kind))) {
         #pragma omp critical(calib_stage)
         rc = mp_stage_put(c->stage, name, &enc, raw, L.total, NULL, 0, err);
     }
@@ -151,15 +185,51 @@ static void awq_scale(int k, const float *mean_abs, const float *w_mean, int64_t
         mp_awq_candidate_duo(mean_abs, w_mean, cols, k - CALIB_AWQ_RATIOS, CALIB_AWQ_RATIOS, s);
 }
 
-/* The named linear's values and encoding when it is stored in w4 (else NULL). */
-static float *w4_linear(calib_run *c, const char *name, int64_t *rows, int64_t *cols, mp_encoding *enc,
+/* The named linear's values and encoding when it is stored in w4 or a grid (else NULL). */
+static float *quantized_linear(calib_run *c, const char *name, int64_t *rows, int64_t *cols, mp_encoding *enc,
                         mp_error *err, int *rc)
 {
     float *W = mp_engine_weight(c->engine, name, rows, cols);
     if (!W)
         return NULL; /* an optional linear the layer does not have */
     *rc = c->o->encoding(c->o->encoding_user, name, *rows, *cols, enc, err);
-    return *rc == MP_OK && enc->kind == MP_ENC_W4 ? W : NULL;
+    return *rc == MP_OK && (enc->kind == MP_ENC_W4 || mp_ggml_is_grid(enc->kind)) ? W : NULL;
+}
+
+/* AWQ's loss of candidate s for a grid: the RTN grid of W diag(s), decoded and divided
+ * by s, against W through H (mp_awq_loss does the same on w4). NaN when out of memory. */
+static double grid_awq_loss(const mp_encoding *enc, int64_t rows, int64_t cols, const float *W, const float *s,
+                            const mp_hessian *H)
+{
+    mp_enc_layout L;
+    mp_encoding_layout(enc, rows, cols, &L);
+    float *scaled = malloc((size_t)(rows * cols) * sizeof *scaled);
+    uint8_t *raw = malloc(L.total + 1);
+    double *row_loss = malloc((size_t)rows * sizeof *row_loss), loss = NAN;
+    if (scaled && raw && row_loss) {
+        for (int64_t i = 0; i < rows * cols; i++)
+            scaled[i] = W[i] * s[i % cols];
+        mp_grid_quantize_rows(enc->kind, rows, cols, scaled, NULL, false, raw);
+        mp_encoding_decode_rows(enc, rows, cols, raw, 0, rows, scaled);
+        for (int64_t i = 0; i < rows * cols; i++)
+            scaled[i] /= s[i % cols];
+        mp_hessian_row_losses(H, W, scaled, rows, row_loss);
+        loss = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            loss += row_loss[r];
+    }
+    free(scaled);
+    free(raw);
+    free(row_loss);
+    return loss;
+}
+
+static double awq_loss(const mp_encoding *enc, int64_t rows, int64_t cols, const float *W, const float *s,
+                       const mp_hessian *H)
+{
+    if (mp_ggml_is_grid(enc->kind))
+        return grid_awq_loss(enc, rows, cols, W, s, H);
+    return mp_awq_loss(enc, rows, cols, W, s, H->h);
 }
 
 int calib_awq_weight_mean(calib_run *c, const char *const *names, int n_names, int64_t cols, float *w_mean,
@@ -173,9 +243,9 @@ int calib_awq_weight_mean(calib_run *c, const char *const *names, int n_names, i
     for (int i = 0; i < n_names && rc == MP_OK; i++) {
         int64_t rows, k;
         mp_encoding enc;
-        float *W = w4_linear(c, names[i], &rows, &k, &enc, err, &rc);
+        float *W = quantized_linear(c, names[i], &rows, &k, &enc, err, &rc);
         if (W && k == cols) {
-            mp_awq_weight_mean(W, rows, cols, enc.group, sum);
+            mp_awq_weight_mean(W, rows, cols, enc.kind == MP_ENC_W4 ? enc.group : 32, sum);
             total += rows;
         }
     }
@@ -195,10 +265,10 @@ int calib_awq_losses(calib_run *c, const char *const *names, int n_names, const 
     for (int i = 0; i < n_names && rc == MP_OK; i++) {
         int64_t rows, cols;
         mp_encoding enc;
-        float *W = w4_linear(c, names[i], &rows, &cols, &enc, err, &rc);
+        float *W = quantized_linear(c, names[i], &rows, &cols, &enc, err, &rc);
         for (int k = 0; W && k < CALIB_AWQ_GRID; k++) {
             awq_scale(k, mean_abs, w_mean, cols, s);
-            losses[k] += mp_awq_loss(&enc, rows, cols, W, s, H->h);
+            losses[k] += awq_loss(&enc, rows, cols, W, s, H);
         }
     }
     free(s);
@@ -216,8 +286,8 @@ double calib_awq_loss_of(calib_run *c, const char *name, const float *s, const m
     mp_encoding enc;
     mp_error err = {0};
     int rc = MP_OK;
-    float *W = w4_linear(c, name, &rows, &cols, &enc, &err, &rc);
-    return W ? mp_awq_loss(&enc, rows, cols, W, s, H->h) : 0.0;
+    float *W = quantized_linear(c, name, &rows, &cols, &enc, &err, &rc);
+    return W ? awq_loss(&enc, rows, cols, W, s, H) : 0.0;
 }
 
 int calib_awq_pick(const double *losses, const float *mean_abs, const float *w_mean, int64_t cols, float *s)

@@ -1,4 +1,4 @@
-/* GPTQ onto the w4 encoding; the algorithm and the choices are in gptq.h. */
+/* GPTQ onto the w4 encoding and llama.cpp's grids; the algorithm and the choices are in gptq.h. */
 #include "gptq.h"
 
 #include <cblas.h>
@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/ggml_blocks.h"
+#include "grid.h"
 #include "w4.h"
 
 /* LAPACK (OpenBLAS exports it), column-major. */
@@ -152,6 +154,8 @@ typedef struct {
     int64_t rows, cols, G;
     int g, block;
     bool sym, static_grids;
+    mp_enc_kind kind;        /* MP_ENC_W4, or a llama.cpp grid (then g is its block) */
+    uint64_t row_bytes;      /* grid: bytes of one row's blocks */
     mp_w4_options grid_opt;  /* RTN or MSE; importance set per group */
     float *importance;       /* diag H per natural column, f32 */
     const float *W;          /* original, natural order (static grids) */
@@ -163,6 +167,18 @@ typedef struct {
     uint8_t *zeros; /* NULL when sym */
     float *dequant; /* optional */
 } gptq_job;
+
+/* A task's per-row grids: w4 zero points (8 when sym), or a grid's blocks and codes. */
+typedef struct {
+    uint8_t *zeros;          /* [ROW_BLOCK, G] */
+    mp_grid_block *blocks;   /* [ROW_BLOCK, G] */
+    uint8_t *codes;          /* [ROW_BLOCK, cols] */
+} row_grids;
+
+static bool is_grid(const gptq_job *job)
+{
+    return job->kind != MP_ENC_W4;
+}
 
 /* The grid of group j of a row from its g values x (natural group order). */
 static void group_grid(const gptq_job *job, const float *x, int64_t j, uint16_t *bits, uint8_t *zero)
@@ -179,22 +195,41 @@ static void set_code(uint8_t *row_data, int64_t c, uint8_t q)
     *b = (uint8_t)((*b & ~(15 << shift)) | q << shift);
 }
 
+/* Column c of row r (local row lr of the task): its code on its group's grid, computed
+ * first when c starts a group and the grids follow the updated weights. w + i is the
+ * group then (perm is the identity). Returns the decoded value. */
+static float code_column(const gptq_job *job, int64_t r, int64_t lr, int64_t c, const float *w, int64_t i,
+                         row_grids *rg)
+{
+    int64_t j = c / job->g;
+    bool fit = !job->static_grids && c % job->g == 0;
+    if (is_grid(job)) {
+        mp_grid_block *b = &rg->blocks[lr * job->G + j];
+        if (fit)
+            mp_grid_fit(job->kind, w + i, job->importance + j * job->g, job->grid_opt.method == MP_W4_MSE, b);
+        uint8_t q = mp_grid_code(b, (int)(c % job->g), w[i]);
+        rg->codes[lr * job->cols + c] = q;
+        return mp_grid_value(b, (int)(c % job->g), q);
+    }
+    uint16_t *srow = job->scales + r * job->G;
+    uint8_t *zrow = rg->zeros + lr * job->G;
+    if (fit)
+        group_grid(job, w + i, j, &srow[j], &zrow[j]);
+    uint8_t q = mp_w4_code(w[i], srow[j], zrow[j]);
+    set_code(job->data + r * (job->cols / 2), c, q);
+    return mp_w4_decode(q, srow[j], zrow[j]);
+}
+
 /* Columns [i1, i2) of row r: code each column on its group's grid, push its error onto
- * the rest of the block at once and record it in err_row for the lazy update. zrow holds
- * the row's G zero points (8 when sym). */
-static void quantize_row_span(const gptq_job *job, int64_t r, int64_t i1, int64_t i2, float *err_row, uint8_t *zrow)
+ * the rest of the block at once and record it in err_row for the lazy update. */
+static void quantize_row_span(const gptq_job *job, int64_t r, int64_t lr, int64_t i1, int64_t i2, float *err_row,
+                              row_grids *rg)
 {
     int64_t cols = job->cols;
     float *w = job->Wp + r * cols;
-    uint16_t *srow = job->scales + r * job->G;
-    uint8_t *drow = job->data + r * (cols / 2);
     for (int64_t i = i1; i < i2; i++) {
-        int64_t c = job->perm[i], j = c / job->g;
-        if (!job->static_grids && c % job->g == 0) /* perm is the identity here: w + i is the group */
-            group_grid(job, w + i, j, &srow[j], &zrow[j]);
-        uint8_t q = mp_w4_code(w[i], srow[j], zrow[j]);
-        float dq = mp_w4_decode(q, srow[j], zrow[j]);
-        set_code(drow, c, q);
+        int64_t c = job->perm[i];
+        float dq = code_column(job, r, lr, c, w, i, rg);
         if (job->dequant)
             job->dequant[r * cols + c] = dq;
         const float *u = job->U + i * cols;
@@ -207,50 +242,82 @@ static void quantize_row_span(const gptq_job *job, int64_t r, int64_t i1, int64_
     }
 }
 
-/* Rows [r0, r1): all columns, block by block. err [ROW_BLOCK, block] and zbuf
- * [ROW_BLOCK, G] are this task's scratch. */
-static void quantize_row_block(const gptq_job *job, int64_t r0, int64_t r1, float *err, uint8_t *zbuf)
+/* Static grids (act_order): every group's grid from the original weights, up front. */
+static void static_grids(const gptq_job *job, int64_t r0, int64_t r1, row_grids *rg)
 {
-    int64_t cols = job->cols, G = job->G, B = job->block;
+    int64_t cols = job->cols, G = job->G;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t j = 0; j < G; j++) {
+            const float *x = job->W + r * cols + j * job->g;
+            if (is_grid(job))
+                mp_grid_fit(job->kind, x, job->importance + j * job->g, job->grid_opt.method == MP_W4_MSE,
+                            &rg->blocks[(r - r0) * G + j]);
+            else
+                group_grid(job, x, j, &job->scales[r * G + j], &rg->zeros[(r - r0) * G + j]);
+        }
+}
+
+/* The task's finished rows into the outputs: w4 zero points, or the grid blocks' bytes. */
+static void store_rows(const gptq_job *job, int64_t r0, int64_t r1, const row_grids *rg)
+{
+    int64_t G = job->G;
+    if (!is_grid(job)) {
+        if (job->zeros)
+            memcpy(job->zeros + r0 * G, rg->zeros, (size_t)((r1 - r0) * G));
+        return;
+    }
+    int bytes = mp_ggml_block_bytes(job->kind);
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t j = 0; j < G; j++)
+            mp_grid_pack(&rg->blocks[(r - r0) * G + j], rg->codes + (r - r0) * job->cols + j * job->g,
+                         job->data + r * job->row_bytes + j * bytes);
+}
+
+/* Rows [r0, r1): all columns, block by block. err [ROW_BLOCK, block] and rg are this
+ * task's scratch. */
+static void quantize_row_block(const gptq_job *job, int64_t r0, int64_t r1, float *err, row_grids *rg)
+{
+    int64_t cols = job->cols, B = job->block;
     if (job->static_grids)
-        for (int64_t r = r0; r < r1; r++)
-            for (int64_t j = 0; j < G; j++)
-                group_grid(job, job->W + r * cols + j * job->g, j, &job->scales[r * G + j], &zbuf[(r - r0) * G + j]);
+        static_grids(job, r0, r1, rg);
     for (int64_t i1 = 0; i1 < cols; i1 += B) {
         int64_t i2 = i1 + B < cols ? i1 + B : cols;
         for (int64_t r = r0; r < r1; r++)
-            quantize_row_span(job, r, i1, i2, err + (r - r0) * B, zbuf + (r - r0) * G);
+            quantize_row_span(job, r, r - r0, i1, i2, err + (r - r0) * B, rg);
         if (i2 < cols) /* W[:, i2:] -= E U[i1:i2, i2:] */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(r1 - r0), (int)(cols - i2),
                         (int)(i2 - i1), -1.0f, err, (int)B, job->U + i1 * cols + i2, (int)cols, 1.0f,
                         job->Wp + r0 * cols + i2, (int)cols);
     }
-    if (job->zeros)
-        memcpy(job->zeros + r0 * G, zbuf, (size_t)((r1 - r0) * G));
+    store_rows(job, r0, r1, rg);
 }
 
 /* Every row block, in parallel. Returns -1 when the scratch cannot be allocated. */
 static int run_rows(const gptq_job *job)
 {
     int threads = omp_get_max_threads();
-    size_t err_n = (size_t)ROW_BLOCK * (size_t)job->block, z_n = (size_t)ROW_BLOCK * (size_t)job->G;
+    size_t err_n = (size_t)ROW_BLOCK * (size_t)job->block, g_n = (size_t)ROW_BLOCK * (size_t)job->G;
+    size_t codes_n = is_grid(job) ? (size_t)ROW_BLOCK * (size_t)job->cols : 0;
     float *err = malloc((size_t)threads * err_n * sizeof *err);
-    uint8_t *zbuf = malloc((size_t)threads * z_n);
-    if (!err || !zbuf) {
-        free(err);
-        free(zbuf);
-        return -1;
-    }
+    uint8_t *zbuf = malloc((size_t)threads * g_n);
+    mp_grid_block *blocks = is_grid(job) ? malloc((size_t)threads * g_n * sizeof *blocks) : NULL;
+    uint8_t *codes = is_grid(job) ? malloc((size_t)threads * codes_n) : NULL;
+    int rc = err && zbuf && (!is_grid(job) || (blocks && codes)) ? 0 : -1;
     int64_t n_blocks = (job->rows + ROW_BLOCK - 1) / ROW_BLOCK;
+    if (rc == 0)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t b = 0; b < n_blocks; b++) {
-        int t = omp_get_thread_num();
-        int64_t r0 = b * ROW_BLOCK, r1 = r0 + ROW_BLOCK < job->rows ? r0 + ROW_BLOCK : job->rows;
-        quantize_row_block(job, r0, r1, err + (size_t)t * err_n, zbuf + (size_t)t * z_n);
-    }
+        for (int64_t b = 0; b < n_blocks; b++) {
+            int t = omp_get_thread_num();
+            int64_t r0 = b * ROW_BLOCK, r1 = r0 + ROW_BLOCK < job->rows ? r0 + ROW_BLOCK : job->rows;
+            row_grids rg = {.zeros = zbuf + (size_t)t * g_n, .blocks = blocks ? blocks + (size_t)t * g_n : NULL,
+                            .codes = codes ? codes + (size_t)t * codes_n : NULL};
+            quantize_row_block(job, r0, r1, err + (size_t)t * err_n, &rg);
+        }
     free(err);
     free(zbuf);
-    return 0;
+    free(blocks);
+    free(codes);
+    return rc;
 }
 
 /* ---- decoding the result, the loss ---- */
@@ -259,6 +326,11 @@ static int run_rows(const gptq_job *job)
 static void decode_row(const mp_encoding *e, int64_t cols, int64_t r, const uint8_t *data, const uint16_t *scales,
                        const uint8_t *zeros, float *out)
 {
+    if (e->kind != MP_ENC_W4) {
+        int64_t blocks = cols / mp_ggml_block_values(e->kind);
+        mp_ggml_decode_blocks(e->kind, data + r * blocks * mp_ggml_block_bytes(e->kind), blocks, out);
+        return;
+    }
     int64_t G = cols / e->group;
     const uint8_t *d = data + r * (cols / 2);
     for (int64_t c = 0; c < cols; c++) {
@@ -327,7 +399,11 @@ static void plain_rounding(const mp_encoding *e, const gptq_job *job)
 {
     mp_w4_options o = job->grid_opt;
     o.importance = job->grid_opt.method == MP_W4_MSE ? job->importance : NULL;
-    mp_w4_quantize_rows(e, job->rows, job->cols, job->W, 0, job->rows, &o, job->data, job->scales, job->zeros);
+    if (is_grid(job))
+        mp_grid_quantize_rows(job->kind, job->rows, job->cols, job->W, o.importance, o.method == MP_W4_MSE,
+                              job->data);
+    else
+        mp_w4_quantize_rows(e, job->rows, job->cols, job->W, 0, job->rows, &o, job->data, job->scales, job->zeros);
     if (job->dequant)
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < job->rows; r++)
@@ -421,18 +497,21 @@ int mp_gptq_quantize(const mp_encoding *e, int64_t rows, int64_t cols, const flo
         *fell_back = false;
     if (loss)
         *loss = 0.0;
-    if (e->kind != MP_ENC_W4)
-        return mp_fail(err, MP_EXIT_INPUT, "gptq: the encoding is not w4");
+    bool grid = mp_ggml_is_grid(e->kind);
+    if (e->kind != MP_ENC_W4 && !grid)
+        return mp_fail(err, MP_EXIT_INPUT, "gptq: the encoding is neither w4 nor a llama.cpp grid");
     if (mp_encoding_unfit(e, rows, cols, why, sizeof why))
         return mp_fail(err, MP_EXIT_INPUT, "gptq: %s", why);
     if (rows <= 0 || cols <= 0)
         return MP_OK;
 
+    int g = grid ? mp_ggml_block_values(e->kind) : e->group;
     gptq_job job = {
-        .rows = rows, .cols = cols, .G = cols / e->group, .g = e->group,
-        .block = effective_block(opt, e->group, cols), .sym = e->sym, .static_grids = opt->act_order,
+        .rows = rows, .cols = cols, .G = cols / g, .g = g, .kind = e->kind,
+        .row_bytes = grid ? (uint64_t)(cols / g) * (uint64_t)mp_ggml_block_bytes(e->kind) : 0,
+        .block = effective_block(opt, g, cols), .sym = e->sym, .static_grids = opt->act_order,
         .grid_opt = {.method = opt->mse_grid ? MP_W4_MSE : MP_W4_RTN},
-        .W = W, .data = data, .scales = scales, .zeros = e->sym ? NULL : zeros, .dequant = dequant,
+        .W = W, .data = data, .scales = scales, .zeros = e->sym || grid ? NULL : zeros, .dequant = dequant,
     };
     int rc = quantize(&job, e, H, opt, fell_back, err);
     free(job.perm);

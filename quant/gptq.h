@@ -1,5 +1,6 @@
 /* GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training Quantization for Generative
- * Pre-trained Transformers"; IST-DASLab/gptq gptq.py) onto the pack's w4 encoding.
+ * Pre-trained Transformers"; IST-DASLab/gptq gptq.py) onto the pack's w4 encoding and
+ * llama.cpp's grids (quant/grid.h).
  *
  * Goal: codes Q for W [rows, cols] that minimise tr(dW H dW^T), dW = dequant(Q) - W,
  * where H = sum x x^T over the calibration inputs x of the layer (the scale of H does
@@ -84,7 +85,16 @@ typedef struct {
     bool mse_grid;  /* group grids by the MSE search of w4 (importance = diag H of the group's columns), else the RTN rule */
 } mp_gptq_options;
 
-/* Quantizes W [rows, cols] (row-major f32) to the w4 encoding e (e->kind == MP_ENC_W4, group e->group, e->sym)
+/* Grids (q8_0 ... iq4_xs): a "group" is the grid's block (32 or 256 columns). When a
+ * block's first column is reached, the whole block's grid is fitted (mp_grid_fit, with
+ * the MSE search when opt->mse_grid, importance diag H) from the error-updated weights:
+ * for the k-quants that chooses the super-block scales and every sub-block's integer
+ * scale and min at once; then each column is coded on it with error compensation. The
+ * lazy-batch block is rounded up to a multiple of 256 for the super-block grids. `data`
+ * then receives the blocks' bytes (rows x cols / block blocks), scales and zeros are
+ * unused (NULL).
+ *
+ * Quantizes W [rows, cols] (row-major f32) to the w4 encoding e (e->kind == MP_ENC_W4, group e->group, e->sym)
  * minimising tr(dW H dW^T), H [cols, cols] = sum over calibration rows of x x^T (double, symmetric, unscaled; not modified).
  * Writes the same arrays as mp_w4_quantize_rows for all rows: data (rows*cols/2 bytes, FORMAT nibble order:
  * element 2k low nibble, 2k+1 high), scales[rows * G] f16 bits, zeros[rows * G] one zero point per byte (asym only; NULL when sym),
@@ -93,7 +103,7 @@ typedef struct {
  * *fell_back (optional) is set to true when H could not be factorized even with the largest damping and the
  * tensor was quantized by plain rounding on the same grids instead (see above), else false.
  * opt NULL means all defaults.
- * Returns MP_OK; MP_EXIT_INPUT with err set when e is not w4 or cols is not a multiple of the group;
+ * Returns MP_OK; MP_EXIT_INPUT with err set when e is not w4 or a grid, or cols is not a multiple of the group;
  * MP_EXIT_IO with err set when out of memory. */
 int mp_gptq_quantize(const mp_encoding *e, int64_t rows, int64_t cols, const float *W, const double *H,
                      const mp_gptq_options *opt, uint8_t *data, uint16_t *scales, uint8_t *zeros, float *dequant,

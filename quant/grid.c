@@ -239,32 +239,56 @@ static void fit_super(const grid_shape *g, mp_grid_block *b, const float *x, con
     }
 }
 
+/* Steps 1 and 2 (and 3 for the super-block grids) of one block. */
+static void fit_block(const grid_shape *g, mp_enc_kind k, const float *x, const float *w, int n, bool search,
+                      mp_grid_block *b)
+{
+    float mult[MP_GRID_MAX_SUB], off[MP_GRID_MAX_SUB];
+    memset(b, 0, sizeof *b);
+    b->kind = k;
+    b->sub = g->sub;
+    b->n_sub = n / g->sub;
+    for (int s = 0; s < b->n_sub; s++)
+        fit_sub(g, x + s * g->sub, w + s * g->sub, g->sub, search, &mult[s], &off[s]);
+    if (g->super) {
+        fit_super(g, b, x, w, mult, off, search);
+        return;
+    }
+    b->d = mp_f32_to_f16(mult[0]);
+    b->mult[0] = mp_f16_to_f32(b->d);
+    if (g->affine) { /* q4_1 stores the minimum m = -off */
+        b->dmin = mp_f32_to_f16(-off[0]);
+        b->off[0] = -mp_f16_to_f32(b->dmin);
+    }
+}
+
+static float block_error(const grid_shape *g, const mp_grid_block *b, const float *x, const float *w)
+{
+    float e = 0.0f;
+    for (int s = 0; s < b->n_sub; s++)
+        e += sub_error(g, x + s * g->sub, w + s * g->sub, g->sub, b->mult[s], b->off[s]);
+    return e;
+}
+
 void mp_grid_fit(mp_enc_kind k, const float *x_in, const float *importance, bool search, mp_grid_block *b)
 {
     grid_shape g = shape_of(k);
     int n = mp_ggml_block_values(k);
-    float x[256], w[256], mult[MP_GRID_MAX_SUB], off[MP_GRID_MAX_SUB];
+    float x[256], w[256];
     for (int i = 0; i < n; i++) { /* non-finite values weigh nothing */
         bool ok = isfinite(x_in[i]);
         x[i] = ok ? x_in[i] : 0.0f;
         w[i] = ok ? (importance ? importance[i] : 1.0f) : 0.0f;
     }
-    memset(b, 0, sizeof *b);
-    b->kind = k;
-    b->sub = g.sub;
-    b->n_sub = n / g.sub;
-    for (int s = 0; s < b->n_sub; s++)
-        fit_sub(&g, x + s * g.sub, w + s * g.sub, g.sub, search, &mult[s], &off[s]);
-    if (g.super) {
-        fit_super(&g, b, x, w, mult, off, search);
+    fit_block(&g, k, x, w, n, false, b);
+    if (!search)
         return;
-    }
-    b->d = mp_f32_to_f16(mult[0]);
-    b->mult[0] = mp_f16_to_f32(b->d);
-    if (g.affine) { /* q4_1 stores the minimum m = -off */
-        b->dmin = mp_f32_to_f16(-off[0]);
-        b->off[0] = -mp_f16_to_f32(b->dmin);
-    }
+    /* the search works on unrounded scales: it keeps the rounding fit when that, once
+     * stored, is as good */
+    mp_grid_block searched;
+    fit_block(&g, k, x, w, n, true, &searched);
+    if (block_error(&g, &searched, x, w) < block_error(&g, b, x, w))
+        *b = searched;
 }
 
 uint8_t mp_grid_code(const mp_grid_block *b, int i, float x)

@@ -26,7 +26,8 @@
  *   3. with `search`, the super-scale tried at 0.94 ... 1.06 times its value and each
  *      sub-block's integer scale (and min) moved by +-1 around its rounding, keeping the
  *      least E. The codes are then the nearest levels under the stored numbers.
- * E(search) <= E(RTN step 2) for every block: the RTN fit is the first candidate.
+ * With search the block is fitted both ways and the smaller E, with the stored numbers,
+ * wins: E(search) <= E(RTN) for every block.
  * Non-finite values get the code of level 0 (or the lowest level) and are ignored by
  * the fits. Every function is per block: rows and blocks are independent, so results
  * are identical at any thread count. */

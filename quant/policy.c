@@ -6,19 +6,26 @@
 
 static const char *const scheme_names[] = {"bf16", "fp8", "w4a16", "mixed"};
 
-int mp_scheme_parse(const char *text, mp_scheme *s)
+static mp_enc_kind scheme_grid(mp_scheme s)
 {
-    for (int i = 0; i <= MP_SCHEME_MIXED; i++)
-        if (strcmp(text, scheme_names[i]) == 0) {
-            *s = (mp_scheme)i;
-            return 0;
-        }
-    return -1;
+    return (mp_enc_kind)(MP_ENC_Q8_0 + (s - MP_SCHEME_Q8_0));
 }
 
 const char *mp_scheme_name(mp_scheme s)
 {
+    if (s >= MP_SCHEME_Q8_0 && s <= MP_SCHEME_IQ4_XS)
+        return mp_encoding_kind_name(scheme_grid(s));
     return (unsigned)s <= MP_SCHEME_MIXED ? scheme_names[s] : "?";
+}
+
+int mp_scheme_parse(const char *text, mp_scheme *s)
+{
+    for (int i = 0; i <= MP_SCHEME_IQ4_XS; i++)
+        if (strcmp(text, mp_scheme_name((mp_scheme)i)) == 0) {
+            *s = (mp_scheme)i;
+            return 0;
+        }
+    return -1;
 }
 
 void mp_policy_init(mp_policy *p, mp_scheme scheme, int group, bool sym)
@@ -37,7 +44,8 @@ int mp_policy_add_rule(mp_policy *p, const char *arg, bool keep, mp_error *err)
     if (!keep && (!eq || mp_encoding_parse(eq + 1, &rule.enc) != 0))
         return mp_fail(err, MP_EXIT_INPUT,
                        "--encode \"%s\": expected REGEX=ENC with ENC one of f32, bf16, f16, fp8, fp8-tensor, "
-                       "fp8-channel, fp8-block, w4g32, w4g64, w4g128 (optionally -sym)", arg);
+                       "fp8-channel, fp8-block, w4g32, w4g64, w4g128 (optionally -sym), q8_0, q4_0, q4_1, "
+                       "q4_k, q5_k, q6_k, iq4_nl, iq4_xs", arg);
     if (eq)
         *eq = '\0';
     char why[128];
@@ -98,6 +106,27 @@ static mp_encoding w4_fitting(const mp_policy *p, int64_t cols, bool *fell_back)
     return (mp_encoding){.kind = MP_ENC_BF16};
 }
 
+/* The scheme's grid, or the 32-value grid that stands in for it when cols is not a
+ * multiple of 256, or bf16. */
+static mp_encoding grid_fitting(mp_scheme s, int64_t cols, bool *fell_back)
+{
+    mp_enc_kind k = scheme_grid(s);
+    if (cols % 256 != 0) {
+        static const mp_enc_kind small[][2] = {{MP_ENC_Q4_K, MP_ENC_Q4_1}, {MP_ENC_Q5_K, MP_ENC_Q8_0},
+                                               {MP_ENC_Q6_K, MP_ENC_Q8_0}, {MP_ENC_IQ4_XS, MP_ENC_IQ4_NL}};
+        for (int i = 0; i < 4; i++)
+            if (small[i][0] == k) {
+                k = small[i][1];
+                *fell_back = true;
+            }
+    }
+    if (cols % 32 != 0) {
+        *fell_back = true;
+        return (mp_encoding){.kind = MP_ENC_BF16};
+    }
+    return (mp_encoding){.kind = k};
+}
+
 /* The rule's regex is found in the canonical name or in the checkpoint name. */
 static bool rule_matches(const mp_policy_rule *r, const char *name, const char *source)
 {
@@ -147,6 +176,8 @@ int mp_policy_choose(const mp_policy *p, const char *name, const char *source, m
     bool as_w4;
     if (!scheme_quantizes(p->scheme, cls, &as_w4))
         *out = kept(source_dtype, cls);
+    else if (p->scheme >= MP_SCHEME_Q8_0)
+        *out = grid_fitting(p->scheme, cols, fell_back);
     else if (as_w4)
         *out = w4_fitting(p, cols, fell_back);
     else

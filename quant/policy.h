@@ -15,7 +15,24 @@
 #include "../formats/encoding.h"
 #include "../model/tensor_class.h"
 
-typedef enum { MP_SCHEME_BF16, MP_SCHEME_FP8, MP_SCHEME_W4A16, MP_SCHEME_MIXED } mp_scheme;
+/* The grid schemes (q8_0 ... iq4_xs, in mp_enc_kind order) put every quantized linear on
+ * that llama.cpp grid; a tensor whose columns the 256-value block does not divide falls
+ * back to a 32-value grid at least as precise (q4_k -> q4_1, q5_k and q6_k -> q8_0,
+ * iq4_xs -> iq4_nl), and one that 32 does not divide to bf16. */
+typedef enum {
+    MP_SCHEME_BF16,
+    MP_SCHEME_FP8,
+    MP_SCHEME_W4A16,
+    MP_SCHEME_MIXED,
+    MP_SCHEME_Q8_0,
+    MP_SCHEME_Q4_0,
+    MP_SCHEME_Q4_1,
+    MP_SCHEME_Q4_K,
+    MP_SCHEME_Q5_K,
+    MP_SCHEME_Q6_K,
+    MP_SCHEME_IQ4_NL,
+    MP_SCHEME_IQ4_XS
+} mp_scheme;
 
 typedef struct {
     mp_regex *re;
