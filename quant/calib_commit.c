@@ -125,7 +125,7 @@ static int grid_blocks(calib_run *c, const mp_encoding *enc, const float *W, int
             return mp_fail(err, MP_EXIT_IO, "out of memory");
         mp_hessian_mean_square(H, importance);
     }
-    mp_grid_quantize_rows(enc->kind, rows, cols, W, importance, m != MP_METHOD_RTN, raw);
+    mp_grid_quantize_rows(enc->kind, rows, cols, W, importance, m == MP_METHOD_RTN ? MP_W4_RTN : m == MP_METHOD_HQQ ? MP_W4_HQQ : MP_W4_MSE, raw);
     free(importance);
     return MP_OK;
 }
@@ -209,7 +209,7 @@ static double grid_awq_loss(const mp_encoding *enc, int64_t rows, int64_t cols, 
     if (scaled && raw && row_loss) {
         for (int64_t i = 0; i < rows * cols; i++)
             scaled[i] = W[i] * s[i % cols];
-        mp_grid_quantize_rows(enc->kind, rows, cols, scaled, NULL, false, raw);
+        mp_grid_quantize_rows(enc->kind, rows, cols, scaled, NULL, MP_W4_RTN, raw);
         mp_encoding_decode_rows(enc, rows, cols, raw, 0, rows, scaled);
         for (int64_t i = 0; i < rows * cols; i++)
             scaled[i] /= s[i % cols];

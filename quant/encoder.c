@@ -112,8 +112,8 @@ void mp_encoder_rows(mp_encoder *x, const float *rows, int64_t r0, int64_t r1, u
     case MP_ENC_W4:
         encode_w4_band(x, rows, r0, r1, out);
         break;
-    default: /* HQQ has no zero point to optimise on a grid: it takes the MSE search */
-        mp_grid_quantize_rows(x->enc.kind, r1 - r0, x->cols, rows, x->w4.importance, x->w4.method != MP_W4_RTN, out);
+    default:
+        mp_grid_quantize_rows(x->enc.kind, r1 - r0, x->cols, rows, x->w4.importance, x->w4.method, out);
         break;
     }
 }

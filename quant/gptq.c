@@ -206,7 +206,7 @@ static float code_column(const gptq_job *job, int64_t r, int64_t lr, int64_t c, 
     if (is_grid(job)) {
         mp_grid_block *b = &rg->blocks[lr * job->G + j];
         if (fit)
-            mp_grid_fit(job->kind, w + i, job->importance + j * job->g, job->grid_opt.method == MP_W4_MSE, b);
+            mp_grid_fit(job->kind, w + i, job->importance + j * job->g, job->grid_opt.method, b);
         uint8_t q = mp_grid_code(b, (int)(c % job->g), w[i]);
         rg->codes[lr * job->cols + c] = q;
         return mp_grid_value(b, (int)(c % job->g), q);
@@ -250,7 +250,7 @@ static void static_grids(const gptq_job *job, int64_t r0, int64_t r1, row_grids 
         for (int64_t j = 0; j < G; j++) {
             const float *x = job->W + r * cols + j * job->g;
             if (is_grid(job))
-                mp_grid_fit(job->kind, x, job->importance + j * job->g, job->grid_opt.method == MP_W4_MSE,
+                mp_grid_fit(job->kind, x, job->importance + j * job->g, job->grid_opt.method,
                             &rg->blocks[(r - r0) * G + j]);
             else
                 group_grid(job, x, j, &job->scales[r * G + j], &rg->zeros[(r - r0) * G + j]);
@@ -400,7 +400,7 @@ static void plain_rounding(const mp_encoding *e, const gptq_job *job)
     mp_w4_options o = job->grid_opt;
     o.importance = job->grid_opt.method == MP_W4_MSE ? job->importance : NULL;
     if (is_grid(job))
-        mp_grid_quantize_rows(job->kind, job->rows, job->cols, job->W, o.importance, o.method == MP_W4_MSE,
+        mp_grid_quantize_rows(job->kind, job->rows, job->cols, job->W, o.importance, o.method,
                               job->data);
     else
         mp_w4_quantize_rows(e, job->rows, job->cols, job->W, 0, job->rows, &o, job->data, job->scales, job->zeros);

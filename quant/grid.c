@@ -85,13 +85,14 @@ static float sub_error(const grid_shape *g, const float *x, const float *w, int 
     return e;
 }
 
-/* The weighted least-squares (mult, off) for the codes (mult, off) give. */
-static void refit(const grid_shape *g, const float *x, const float *w, int n, float *mult, float *off)
+/* The weighted least-squares (mult, off) that map codes q to targets t. */
+static void refit_codes(const grid_shape *g, const uint8_t *q, const float *t, const float *w, int n, float *mult,
+                        float *off)
 {
     double s = 0, sl = 0, sll = 0, sx = 0, slx = 0;
     for (int i = 0; i < n; i++) {
-        double l = level(g, code_of(g, *mult, *off, x[i]));
-        s += w[i], sl += w[i] * l, sll += w[i] * l * l, sx += w[i] * x[i], slx += w[i] * l * x[i];
+        double l = level(g, q[i]);
+        s += w[i], sl += w[i] * l, sll += w[i] * l * l, sx += w[i] * t[i], slx += w[i] * l * t[i];
     }
     if (!g->affine) {
         if (sll > 0)
@@ -110,6 +111,15 @@ static void refit(const grid_shape *g, const float *x, const float *w, int n, fl
         *mult = (float)m;
         *off = (float)o;
     }
+}
+
+/* The weighted least-squares (mult, off) for the codes (mult, off) give. */
+static void refit(const grid_shape *g, const float *x, const float *w, int n, float *mult, float *off)
+{
+    uint8_t q[256];
+    for (int i = 0; i < n; i++)
+        q[i] = (uint8_t)code_of(g, *mult, *off, x[i]);
+    refit_codes(g, q, x, w, n, mult, off);
 }
 
 /* The RTN fit of one sub-block (step 1 without search). */
@@ -139,6 +149,45 @@ static void rtn_fit(const grid_shape *g, const float *x, int n, float *mult, flo
     *off = -lo;
 }
 
+/* HQQ (quant/hqq.h) on one sub-block: from the RTN fit, alternate the lp shrink of the
+ * residual (measured in steps of the RTN scale) and the least-squares refit of
+ * (mult, off) for fixed codes, keeping the fit of least sum |x - value|^0.7. */
+static double lp_error(const grid_shape *g, const float *x, int n, float mult, float off)
+{
+    double e = 0;
+    for (int i = 0; i < n; i++)
+        e += pow(fabs((double)x[i] - value_of(g, mult, off, code_of(g, mult, off, x[i]))), 0.7);
+    return e;
+}
+
+static void hqq_sub(const grid_shape *g, const float *x, const float *w, int n, float *mult, float *off)
+{
+    rtn_fit(g, x, n, mult, off);
+    double unit = fabs(*mult), beta = 10.0, best = lp_error(g, x, n, *mult, *off), prev = best;
+    if (unit == 0.0 || !isfinite(best))
+        return;
+    float m = *mult, o = *off, t[256];
+    uint8_t q[256];
+    for (int it = 0; it < 20; it++, beta *= 1.01) {
+        for (int i = 0; i < n; i++) {
+            q[i] = (uint8_t)code_of(g, m, o, x[i]);
+            double r = ((double)x[i] - value_of(g, m, o, q[i])) / unit, a = fabs(r);
+            double kept = a - pow(a + 1e-8, 0.7 - 1.0) / beta;
+            t[i] = (float)((double)x[i] - unit * (kept > 0 ? (r < 0 ? -kept : kept) : 0.0));
+        }
+        refit_codes(g, q, t, w, n, &m, &o);
+        double e = lp_error(g, x, n, m, o);
+        if (!(e <= prev))
+            break;
+        prev = e;
+        if (e < best * (1 - 1e-9)) {
+            best = e;
+            *mult = m;
+            *off = o;
+        }
+    }
+}
+
 static void try_candidate(const grid_shape *g, const float *x, const float *w, int n, float mult, float off,
                           float *best_mult, float *best_off, float *best_e)
 {
@@ -155,10 +204,15 @@ static void try_candidate(const grid_shape *g, const float *x, const float *w, i
 }
 
 /* Step 1: a real (mult, off) for one sub-block. */
-static void fit_sub(const grid_shape *g, const float *x, const float *w, int n, bool search, float *mult, float *off)
+static void fit_sub(const grid_shape *g, const float *x, const float *w, int n, mp_w4_method method, float *mult,
+                    float *off)
 {
+    if (method == MP_W4_HQQ) {
+        hqq_sub(g, x, w, n, mult, off);
+        return;
+    }
     rtn_fit(g, x, n, mult, off);
-    if (!search || *mult == 0.0f)
+    if (method != MP_W4_MSE || *mult == 0.0f)
         return;
     float m0 = *mult, o0 = *off, best_e = sub_error(g, x, w, n, m0, o0);
     for (int i = 0; i <= 15; i++) {
@@ -240,8 +294,8 @@ static void fit_super(const grid_shape *g, mp_grid_block *b, const float *x, con
 }
 
 /* Steps 1 and 2 (and 3 for the super-block grids) of one block. */
-static void fit_block(const grid_shape *g, mp_enc_kind k, const float *x, const float *w, int n, bool search,
-                      mp_grid_block *b)
+static void fit_block(const grid_shape *g, mp_enc_kind k, const float *x, const float *w, int n,
+                      mp_w4_method method, mp_grid_block *b)
 {
     float mult[MP_GRID_MAX_SUB], off[MP_GRID_MAX_SUB];
     memset(b, 0, sizeof *b);
@@ -249,9 +303,9 @@ static void fit_block(const grid_shape *g, mp_enc_kind k, const float *x, const 
     b->sub = g->sub;
     b->n_sub = n / g->sub;
     for (int s = 0; s < b->n_sub; s++)
-        fit_sub(g, x + s * g->sub, w + s * g->sub, g->sub, search, &mult[s], &off[s]);
+        fit_sub(g, x + s * g->sub, w + s * g->sub, g->sub, method, &mult[s], &off[s]);
     if (g->super) {
-        fit_super(g, b, x, w, mult, off, search);
+        fit_super(g, b, x, w, mult, off, method == MP_W4_MSE);
         return;
     }
     b->d = mp_f32_to_f16(mult[0]);
@@ -270,7 +324,15 @@ static float block_error(const grid_shape *g, const mp_grid_block *b, const floa
     return e;
 }
 
-void mp_grid_fit(mp_enc_kind k, const float *x_in, const float *importance, bool search, mp_grid_block *b)
+static double block_lp_error(const grid_shape *g, const mp_grid_block *b, const float *x)
+{
+    double e = 0;
+    for (int s = 0; s < b->n_sub; s++)
+        e += lp_error(g, x + s * g->sub, g->sub, b->mult[s], b->off[s]);
+    return e;
+}
+
+void mp_grid_fit(mp_enc_kind k, const float *x_in, const float *importance, mp_w4_method method, mp_grid_block *b)
 {
     grid_shape g = shape_of(k);
     int n = mp_ggml_block_values(k);
@@ -280,13 +342,18 @@ void mp_grid_fit(mp_enc_kind k, const float *x_in, const float *importance, bool
         x[i] = ok ? x_in[i] : 0.0f;
         w[i] = ok ? (importance ? importance[i] : 1.0f) : 0.0f;
     }
-    fit_block(&g, k, x, w, n, false, b);
-    if (!search)
+    fit_block(&g, k, x, w, n, MP_W4_RTN, b);
+    if (method == MP_W4_RTN)
         return;
     /* the search works on unrounded scales: it keeps the rounding fit when that, once
-     * stored, is as good */
+     * stored, is as good (for HQQ: in its own lp objective) */
     mp_grid_block searched;
-    fit_block(&g, k, x, w, n, true, &searched);
+    fit_block(&g, k, x, w, n, method, &searched);
+    if (method == MP_W4_HQQ) {
+        if (block_lp_error(&g, &searched, x) < block_lp_error(&g, b, x))
+            *b = searched;
+        return;
+    }
     if (block_error(&g, &searched, x, w) < block_error(&g, b, x, w))
         *b = searched;
 }
@@ -402,7 +469,7 @@ void mp_grid_pack(const mp_grid_block *b, const uint8_t *q, uint8_t *out)
 }
 
 void mp_grid_quantize_rows(mp_enc_kind k, int64_t n_rows, int64_t cols, const float *band, const float *importance,
-                           bool search, uint8_t *out)
+                           mp_w4_method method, uint8_t *out)
 {
     int n = mp_ggml_block_values(k), bytes = mp_ggml_block_bytes(k);
     int64_t blocks = cols / n;
@@ -412,7 +479,7 @@ void mp_grid_quantize_rows(mp_enc_kind k, int64_t n_rows, int64_t cols, const fl
         for (int64_t j = 0; j < blocks; j++) {
             const float *x = band + r * cols + j * n;
             mp_grid_block b;
-            mp_grid_fit(k, x, importance ? importance + j * n : NULL, search, &b);
+            mp_grid_fit(k, x, importance ? importance + j * n : NULL, method, &b);
             for (int i = 0; i < n; i++)
                 codes[i] = mp_grid_code(&b, i, x[i]);
             mp_grid_pack(&b, codes, out + (r * blocks + j) * bytes);

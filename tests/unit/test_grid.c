@@ -205,7 +205,8 @@ static void test_iq4_xs_every_scale(void **state)
 }
 
 /* The quantizer: what it says a code decodes to is what the block decodes to, and the
- * search never has a larger weighted error than rounding. */
+ * MSE search never has a larger weighted error than rounding, nor HQQ a larger lp
+ * error (p 0.7). */
 static void test_fit_consistent_and_search_wins(void **state)
 {
     (void)state;
@@ -220,20 +221,25 @@ static void test_fit_consistent_and_search_wins(void **state)
                 x[trial % n] *= 12.0f; /* an outlier */
             for (int i = 0; i < n; i++)
                 w[i] = (float)(0.1 + uniform01(&r));
-            double err[2];
-            for (int search = 0; search < 2; search++) {
+            double err[3], lp[3];
+            for (int search = 0; search < 3; search++) {
                 mp_grid_block b;
-                mp_grid_fit((mp_enc_kind)k, x, w, search, &b);
+                mp_w4_method method = search == 0 ? MP_W4_RTN : search == 1 ? MP_W4_MSE : MP_W4_HQQ;
+                mp_grid_fit((mp_enc_kind)k, x, method == MP_W4_HQQ ? NULL : w, method, &b);
                 for (int i = 0; i < n; i++)
                     codes[i] = mp_grid_code(&b, i, x[i]);
                 mp_grid_pack(&b, codes, bytes);
                 mp_ggml_decode_blocks((mp_enc_kind)k, bytes, 1, y);
-                err[search] = 0;
+                err[search] = lp[search] = 0;
                 for (int i = 0; i < n; i++) {
                     expect_same(y[i], mp_grid_value(&b, i, codes[i]));
                     err[search] += (double)w[i] * (y[i] - x[i]) * (y[i] - x[i]);
+                    lp[search] += pow(fabs((double)y[i] - x[i]), 0.7);
                 }
             }
+            if (lp[2] > lp[0] * (1 + 1e-6))
+                fail_msg("%s trial %d: hqq lp error %g above rounding's %g", mp_encoding_kind_name((mp_enc_kind)k),
+                         trial, lp[2], lp[0]);
             if (err[1] > err[0] * (1 + 1e-5))
                 fail_msg("%s trial %d: search error %g above rounding's %g",
                          mp_encoding_kind_name((mp_enc_kind)k), trial, err[1], err[0]);
@@ -257,7 +263,7 @@ static void test_fit_odd_blocks(void **state)
                 x[2] = INFINITY;
             }
             mp_grid_block b;
-            mp_grid_fit((mp_enc_kind)k, x, NULL, true, &b);
+            mp_grid_fit((mp_enc_kind)k, x, NULL, variant == 1 ? MP_W4_HQQ : MP_W4_MSE, &b);
             for (int i = 0; i < n; i++)
                 codes[i] = mp_grid_code(&b, i, x[i]);
             mp_grid_pack(&b, codes, bytes);
@@ -301,7 +307,7 @@ static void test_gptq_grids(void **state)
         assert_int_equal(mp_gptq_quantize(&e, ROWS, COLS, W, H, &opt, raw, NULL, NULL, dq, &loss, NULL, &err), MP_OK);
         mp_encoding_decode_rows(&e, ROWS, COLS, raw, 0, ROWS, back);
         assert_memory_equal(dq, back, sizeof(float) * ROWS * COLS);
-        mp_grid_quantize_rows(e.kind, ROWS, COLS, W, NULL, true, raw);
+        mp_grid_quantize_rows(e.kind, ROWS, COLS, W, NULL, MP_W4_MSE, raw);
         mp_encoding_decode_rows(&e, ROWS, COLS, raw, 0, ROWS, back);
         double plain = 0;
         for (int i = 0; i < ROWS; i++)
