@@ -376,7 +376,9 @@ static void print_summary(const convert_opts *o, const convert_stats *s)
     if (s->calibrated)
         mp_calib_print(&q->calib, &s->calib);
     mp_tally_print_classes(&s->tally);
-    mp_tally_print_totals(&s->tally, q->policy.group);
+    char fallback[160];
+    mp_policy_fallback_text(&q->policy, fallback, sizeof fallback);
+    mp_tally_print_totals(&s->tally, fallback);
 }
 
 static void print_json(const convert_opts *o, const convert_stats *s)

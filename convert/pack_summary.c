@@ -53,15 +53,14 @@ void mp_tally_print_classes(const mp_pack_tally *t)
            bits_per_weight(bytes, params));
 }
 
-void mp_tally_print_totals(const mp_pack_tally *t, int group)
+void mp_tally_print_totals(const mp_pack_tally *t, const char *fallback_text)
 {
     printf("bytes       %.2f MB read, %.2f MB written (tier files)\n", (double)t->source_bytes / 1e6,
            (double)t->pack_bytes / 1e6);
     printf("time        %.3f s, %.1f MB/s of input, peak RSS %.1f MB\n", t->seconds,
            t->seconds > 0 ? (double)t->source_bytes / 1e6 / t->seconds : 0, (double)peak_rss_kb() / 1024);
     if (t->fallbacks)
-        printf("fallbacks   %d tensors took a smaller w4 group or bf16: their input width is not a multiple of %d\n",
-               t->fallbacks, group);
+        printf("fallbacks   %d tensors %s\n", t->fallbacks, fallback_text);
 }
 
 json_t *mp_tally_json(const mp_pack_tally *t, const char *source, const char *pack, const char *scheme)

@@ -25,8 +25,9 @@ void mp_tally_tensor(mp_pack_tally *t, mp_tensor_class cls, int64_t rows, int64_
                      bool fell_back);
 /* The class table: weights, bytes, bits per weight per class and overall. */
 void mp_tally_print_classes(const mp_pack_tally *t);
-/* Bytes read and written, time, throughput, peak RSS, and the group fallbacks. */
-void mp_tally_print_totals(const mp_pack_tally *t, int group);
+/* Bytes read and written, time, throughput, peak RSS, and the fallbacks (fallback_text:
+ * mp_policy_fallback_text). */
+void mp_tally_print_totals(const mp_pack_tally *t, const char *fallback_text);
 /* {source, pack, scheme, tensors, records, classes, bits_per_weight, bytes_in,
  * bytes_out, seconds, mb_per_s, peak_rss_kb, fallbacks}: callers add their keys. */
 json_t *mp_tally_json(const mp_pack_tally *t, const char *source, const char *pack, const char *scheme);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/ggml_blocks.h"
+
 static const char *const scheme_names[] = {"bf16", "fp8", "w4a16", "mixed"};
 
 static mp_enc_kind scheme_grid(mp_scheme s)
@@ -125,6 +127,17 @@ static mp_encoding grid_fitting(mp_scheme s, int64_t cols, bool *fell_back)
         return (mp_encoding){.kind = MP_ENC_BF16};
     }
     return (mp_encoding){.kind = k};
+}
+
+void mp_policy_fallback_text(const mp_policy *p, char *buf, size_t cap)
+{
+    if (p->scheme < MP_SCHEME_Q8_0) {
+        snprintf(buf, cap, "took a smaller w4 group or bf16: their input width is not a multiple of %d", p->group);
+        return;
+    }
+    int block = mp_ggml_block_values(scheme_grid(p->scheme));
+    snprintf(buf, cap, "took %s in place of %s: their input width is not a multiple of %d",
+             block == 256 ? "a 32-value grid or bf16" : "bf16", mp_scheme_name(p->scheme), block);
 }
 
 /* The rule's regex is found in the canonical name or in the checkpoint name. */

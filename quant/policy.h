@@ -67,6 +67,10 @@ bool mp_policy_has_rule(const mp_policy *p, const char *name, const char *source
 /* Takes over names[n] (malloc'd strings in a malloc'd array) and encs[n]. */
 int mp_policy_set_planned(mp_policy *p, char **names, mp_encoding *encs, int n, mp_error *err);
 
+/* What a fallback (*fell_back of mp_policy_choose) means under the scheme, for summaries:
+ * "took a smaller w4 group or bf16: their input width is not a multiple of 128". */
+void mp_policy_fallback_text(const mp_policy *p, char *buf, size_t cap);
+
 /* The encoding for a [rows, cols] tensor stored in the checkpoint as source_dtype.
  * A scheme's w4 falls back to a smaller group (then to bf16) when cols does not
  * divide; *fell_back says so. An explicit --encode that cannot hold the tensor is an
