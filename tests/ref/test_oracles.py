@@ -1,11 +1,13 @@
 #!/usr/bin/python3
-"""Self-test of the reference readers gguf_read.py / ggml_dequant.py and ct_read.py.
+"""Self-test of the reference readers gguf_read.py / ggml_dequant.py, ct_read.py and the
+grid encodings of decode_pack.py.
 
 usage: test_oracles.py [-v]        (Python 3 + numpy; runs in a few seconds)
 
 Builds small files by hand, straight from the formats (struct.pack for GGUF, a JSON
 header for safetensors): GGUF files with KV pairs of every type and tensors of every
-decoded ggml type, split GGUF files, and compressed-tensors checkpoints. The expected
+decoded ggml type, split GGUF files, compressed-tensors checkpoints, and a pack (docs/FORMAT.md) of grid
+encodings. The expected
 values are computed here by independent means: element by element from the block
 layouts as ggml-common.h / ggml-quants.c describe them (not with the readers' vectorized
 code), in exact double arithmetic with float32 rounding emulated by struct (each C
@@ -700,12 +702,78 @@ def test_ct(tmp):
               "ct rejects %s with exit 1 and one line saying %r (got %d: %s)" % (variant, msg, rc, err.strip()))
 
 
+# ===========================================================================
+# a pack (docs/FORMAT.md) holding llama.cpp grid encodings, for decode_pack.py
+
+def test_pack_grids(tmp):
+    try:
+        import xxhash  # optional: without it decode_pack.py does not verify checksums either
+        xxh = lambda b: xxhash.xxh3_64_intdigest(bytes(b), seed=0)  # noqa: E731
+    except ImportError:
+        xxh = lambda b: 0  # noqa: E731
+    import decode_pack
+    rng = random.Random(9)
+    blocks = {t[0]: t for t in gguf_tensors(rng)}
+    # (pack name, encoding, shape, source tensor of gguf_tensors whose blocks it reuses)
+    specs = [("embed", "iq4_xs", [2, 256], "t.iq4_xs"), ("final_norm", "q8_0", [96], "t.q8_0"),
+             ("layers.0.attn.q", "q4_k", [3, 256], "t.q4_k"), ("layers.0.attn.k", "q5_k", [1, 768], "t.q5_k"),
+             ("layers.0.attn.v", "q6_k", [2, 256], "t.q6_k"), ("layers.0.attn.o", "q4_0", [2, 32], "t.q4_0"),
+             ("layers.0.mlp.up", "q4_1", [1, 96], "t.q4_1"), ("layers.0.mlp.down", "iq4_nl", [2, 32], "t.iq4_nl")]
+    pack = os.path.join(tmp, "grid.mpk")
+    os.makedirs(pack)
+    body = bytearray()
+    tensors, records = [], []
+    for i, (name, enc, shape, src) in enumerate(specs):
+        raw = blocks[src][3]
+        off = 64 + len(body)
+        off += (-off) % 64
+        body += bytes(off - 64 - len(body)) + raw
+        layer = 0 if name.startswith("layers.") else -1
+        tensors.append({"name": name, "source": src, "shape": shape, "encoding": enc, "record": i, "part": 0})
+        records.append({"tier": 0, "offset": off, "length": len(raw), "raw_length": len(raw), "codec": "none",
+                        "xxh3": "%016x" % xxh(raw), "layer": layer, "expert": -1,
+                        "parts": [{"tensor": i, "offset": 0, "length": len(raw)}]})
+    size = 64 + len(body)
+    head = b"MPKTIER1" + struct.pack("<IIQQ", 1, 0, size, len(records)) + bytes(24)
+    head += struct.pack("<Q", xxh(head))
+    with open(os.path.join(pack, "tier-0.bin"), "wb") as f:
+        f.write(head + body)
+    man = {"format": "moepack-pack", "version": 1, "model": {}, "provenance": {},
+           "tiers": [{"index": 0, "file": "tier-0.bin", "bytes": size, "records": len(records), "codec": "none"}],
+           "tensors": tensors, "records": records, "routing_stats": None}
+    text = json.dumps(man).encode()
+    with open(os.path.join(pack, "manifest.json"), "wb") as f:
+        f.write(text)
+    with open(os.path.join(pack, "manifest.xxh3"), "w") as f:
+        f.write("%016x\n" % xxh(text))
+    out = os.path.join(tmp, "grid-out")
+    rc, so, err = run(decode_pack, [pack, out])
+    check(rc == 0, "decode_pack accepts a hand-built pack of grid encodings (%s)" % err.strip()[-300:])
+    for name, enc, shape, src in specs:
+        if rc != 0:
+            break
+        got = np.fromfile(os.path.join(out, name + ".f32"), dtype="<f4")
+        want = np.array(blocks[src][4], dtype=np.float32)
+        check(np.array_equal(got.view(np.uint32), want.view(np.uint32)),
+              "decode_pack %s %s %s bit-identical to the hand-computed values" % (name, enc, shape))
+    # a grid tensor whose cols are not a whole number of blocks
+    man["tensors"][2]["shape"] = [6, 128]
+    text = json.dumps(man).encode()
+    with open(os.path.join(pack, "manifest.json"), "wb") as f:
+        f.write(text)
+    with open(os.path.join(pack, "manifest.xxh3"), "w") as f:
+        f.write("%016x\n" % xxh(text))
+    rc, so, err = run(decode_pack, [pack, out])
+    check(rc == 1 and "not a multiple of the block of 256" in err, "decode_pack rejects q4_k with 128 cols (%s)" % err.strip())
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="test-oracles-")
     try:
         test_gguf(tmp)
         test_gguf_split(tmp)
         test_ct(tmp)
+        test_pack_grids(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if FAILS:
