@@ -67,7 +67,9 @@ classes, takes to cover every quantized module) and is not in ignore; its tensor
 fit the group's format and weights args (num_bits, type, symmetric, strategy,
 group_size dividing K, block_structure) and weight_shape; static input activations
 have an input_scale; a dense matrix that a group targets by name or regex is in ignore
-(one that only a class target could cover gets a note on stderr).
+(one that only a class target could cover gets a note on stderr). Notes, not
+violations: shapes or group sizes vLLM's Marlin kernels refuse (group_size not
+-1/32/64/128, N not a multiple of 64, K not a multiple of 128).
 """
 
 import json
@@ -518,6 +520,11 @@ class Checkpoint:
             if pk["shape"] != want:
                 fail("%s.weight_packed: shape %s, but weight_shape %s at %d bits needs %s" % (m, pk["shape"], shape, b, want))
             e["format"], e["shape"], e["dtype"] = "pack-quantized", shape, "I32"
+            gs = args.get("group_size") if args["strategy"] == "group" else -1
+            if gs not in (-1, 32, 64, 128) or shape[-2] % 64 or shape[-1] % 128:
+                self.notes.append("%s: [%d, %d] group %s: vLLM's Marlin kernels want group_size in -1/32/64/128, "
+                                  "N %% 64 == 0, K %% 128 == 0 (older vLLM refuses otherwise)" %
+                                  (m, shape[-2], shape[-1], gs))
         else:
             parts["weight"] = m + ".weight"
             w = self.info(parts["weight"])
