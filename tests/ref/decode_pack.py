@@ -25,7 +25,13 @@ whose rounding or NaN handling could differ between implementations:
   - e4m3fn bytes go through a 256-entry table built from the definition (bias 7,
     subnormals, NaN 0x7f/0xff, no infinities), then one f32 multiply by the scale;
   - w4: (q - z) is an exact integer, converted to f32 (exact), times the f32 value of
-    the f16 scale: one f32 multiply.
+    the f16 scale: one f32 multiply;
+  - llama.cpp grid encodings ("q8_0", "q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "iq4_nl",
+    "iq4_xs"): the tensor's raw bytes are exactly ggml's blocks of that type, row-major
+    (rows x cols/block blocks, a row's blocks contiguous, no other section; cols a
+    multiple of the block: 32, or 256 for the K-quants and iq4_xs), stored as they are
+    in zstd records (no plane transform); decoded by ggml_dequant.py (beside this file),
+    an independent NumPy port of ggml's dequantize_row_* giving the same bits.
 Readings of FORMAT.md where it is not explicit (checked here, flagged as violations):
   - a vector [n] in a per-row encoding (fp8 channel/block, w4) is one row: rows = 1;
   - fp8_e4m3: the bytes between the data and the scales (align4 padding) are zero; with
@@ -48,11 +54,15 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 try:
     import numpy as np
 except ImportError:  # pragma: no cover - reported by the CLI test as SKIP
     sys.stderr.write("decode_pack.py: numpy is required (Debian: python3-numpy)\n")
     sys.exit(2)
+
+import ggml_dequant  # noqa: E402  (needs numpy, imported above)
 
 try:
     import xxhash  # type: ignore
@@ -79,7 +89,11 @@ HEADER = 64
 MAGIC = b"MPKTIER1"
 VERSION = 1
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
-ENCODINGS = ("f32", "bf16", "f16", "fp8_e4m3", "w4")
+# llama.cpp grids: manifest encoding -> ggml type id (ggml/include/ggml.h)
+GRIDS = {"q8_0": ggml_dequant.Q8_0, "q4_0": ggml_dequant.Q4_0, "q4_1": ggml_dequant.Q4_1,
+         "q4_k": ggml_dequant.Q4_K, "q5_k": ggml_dequant.Q5_K, "q6_k": ggml_dequant.Q6_K,
+         "iq4_nl": ggml_dequant.IQ4_NL, "iq4_xs": ggml_dequant.IQ4_XS}
+ENCODINGS = ("f32", "bf16", "f16", "fp8_e4m3", "w4") + tuple(GRIDS)
 
 
 def align(x, a):
@@ -192,7 +206,19 @@ def encoding_layout(t, where):
         if not sym:
             size += ceil_div(rows * G, 2)
         return size, rows * cols // 2, n
+    if enc in GRIDS:
+        size = grid_bytes(enc, rows, cols, where)
+        return size, size, n
     fail(where, "unknown encoding %r (known: %s)" % (enc, ", ".join(ENCODINGS)))
+
+
+def grid_bytes(enc, rows, cols, where):
+    """Bytes of a [rows, cols] tensor in a llama.cpp grid: rows x cols/block blocks."""
+    tid = GRIDS[enc]
+    blk = ggml_dequant.block_values(tid)
+    if cols % blk:
+        fail(where, "%s cols %d is not a multiple of the block of %d" % (enc, cols, blk))
+    return rows * (cols // blk) * ggml_dequant.block_bytes(tid)
 
 
 def fp8_scale_count(t, rows, cols, where):
@@ -274,6 +300,10 @@ def decode_tensor(t, raw, where):
         diff = (q - z[:, col_group]).astype(np.float32)  # exact: |q - z| <= 15
         out = np.multiply(diff, s[:, col_group], dtype=np.float32)
         return out.reshape(n)
+    if enc in GRIDS:
+        # Row-major rows of whole blocks: the flat block sequence is the flat row-major
+        # value sequence, so the tensor decodes as one run of blocks.
+        return ggml_dequant.dequantize(GRIDS[enc], raw, n)
     fail(where, "unknown encoding %r" % (enc,))
 
 
@@ -311,7 +341,7 @@ def unplane(t, part_raw, where):
         if any(part_raw[pad_start:pad_end]):
             fail(where, "fp8 nibble planes: stored padding bytes %d..%d are not zero" % (pad_start, pad_end))
         return data.tobytes() + bytes(pad_end - n) + part_raw[pad_end:]
-    return part_raw  # f32, w4: stored as they are
+    return part_raw  # f32, w4, the llama.cpp grids: stored as they are
 
 
 # ---------------------------------------------------------------------------
