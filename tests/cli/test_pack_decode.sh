@@ -2,8 +2,11 @@
 # Two readers of one pack must agree bit for bit: packs made by `moepack convert` over a
 # spread of schemes and encodings are decoded by the C reader (build/pack_dump) and by
 # tests/ref/decode_pack.py, an independent decoder written from docs/FORMAT.md alone;
-# every tensor's float32 values must be byte-identical. The Python side also checks the
-# tier headers, record layout, padding and byte counts against the spec.
+# every tensor's float32 values must be byte-identical. llama.cpp's grids are decoded on
+# the Python side by tests/ref/ggml_dequant.py, written from ggml's block layouts. The
+# Python side also checks the tier headers, record layout, padding and byte counts
+# against the spec. The oracles' own self-test (tests/ref/test_oracles.py: files built
+# by hand, values worked out element by element) runs first.
 # Needs Debian's python3 with numpy (python3-numpy); python3-zstandard or the zstd tool
 # for zstd tiers; python3-xxhash to verify checksums there. Without numpy: SKIP lines.
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +32,11 @@ have_tools=yes
 if [ ! -x "$DUMP" ]; then
     fail "pack_dump exists" "$DUMP is missing; build it first"
     have_tools=""
+fi
+
+if [ -z "$why" ]; then
+    if "$PY" "$ROOT/tests/ref/test_oracles.py" >"$TMP/out" 2>&1; then pass "the oracles pass their self-test"
+    else fail "the oracles pass their self-test" "$(tail -c 300 "$TMP/out")"; fi
 fi
 
 # agree NAME CKPT CONVERT-ARGS...: converts CKPT with the args, then decodes the pack
@@ -124,6 +132,19 @@ if run_synth mixtral --family mixtral; then
     agree "mixtral fp8" "$CK" --scheme fp8
     agree "mixtral mixed zstd" "$CK" --scheme mixed --cold-codec zstd
     agree "mixtral f16" "$CK" --scheme bf16 --encode '.*=f16'
+fi
+# llama.cpp's grids: the 32-value ones on tiny-qwen3moe, every grid (the 256-value
+# k-quants and iq4_xs need 256-wide inputs) on a 256-wide mixtral, with every method.
+for grid in q8_0 q4_0 q4_1 iq4_nl; do
+    agree "tiny-qwen3moe $grid mse" "$TINY" --scheme $grid --method mse
+done
+agree "tiny-qwen3moe q4_1 experts zstd" "$TINY" --scheme w4a16 --encode 'experts=q4_1' --cold-codec zstd
+if run_synth mixtral256 --family mixtral --hidden 256 --inter 512 --layers 1; then
+    for grid in q8_0 q4_0 q4_1 q4_k q5_k q6_k iq4_nl iq4_xs; do
+        agree "mixtral-256 $grid rtn" "$CK" --scheme $grid --method rtn
+    done
+    agree "mixtral-256 q4_k hqq zstd" "$CK" --scheme q4_k --method hqq --cold-codec zstd
+    agree "mixtral-256 iq4_xs mse, embed q6_k" "$CK" --scheme iq4_xs --method mse --encode 'embed=q6_k'
 fi
 if run_synth deepseek_v3_fp8 --family deepseek_v3 --fp8; then
     agree "deepseek_v3 fp8-src fp8" "$CK" --scheme fp8
