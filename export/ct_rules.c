@@ -97,7 +97,7 @@ static int check_expert(const ct_plan *plan, int first, int t, mp_error *err)
     if (s != plan->items[first].scheme)
         return differs(plan, first, t,
                        "vLLM's fused MoE holds all experts and projections of a layer in one scheme", err);
-    if (s == CT_UNQUANTIZED)
+    if (s == CT_UNQUANTIZED && plan->n_schemes > 0) /* with nothing quantized: a plain checkpoint */
         return mp_fail(err, MP_EXIT_INPUT,
                        "%s: %s: routed experts must be quantized (w4 or fp8); unquantized experts would be listed in "
                        "\"ignore\", which vLLM's fused MoE does not load",
