@@ -172,7 +172,7 @@ json_t *ct_quantization_config(const ct_plan *plan, mp_error *err)
                               "output_activations", "input_activations", input_args(e));
         if (mixed) /* a per-group format only where it is needed: older releases do not know the key */
             json_object_set_new(g, "format", json_string(scheme_format(e)));
-        char name[16];
+        char name[24];
         snprintf(name, sizeof name, "group_%d", s);
         json_object_set_new(groups, name, g);
     }

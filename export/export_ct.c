@@ -121,7 +121,7 @@ static void print_summary(const ct_plan *plan, const mp_export_options *o)
     if (o->json) {
         json_t *groups = json_array();
         for (int s = 0; s < plan->n_schemes; s++) {
-            char enc[32], name[16];
+            char enc[32], name[24];
             scheme_text(plan, s, enc, sizeof enc);
             snprintf(name, sizeof name, "group_%d", s);
             json_array_append_new(groups, json_pack("{s:s, s:s, s:i, s:b}", "group", name, "encoding", enc,
