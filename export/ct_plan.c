@@ -9,8 +9,6 @@
 #include "../core/fileio.h"
 
 #define DEFAULT_SHARD_BYTES 5000000000ull /* huggingface_hub's default max_shard_size, "5GB" */
-#define HEADER_FIXED_BYTES 96             /* length prefix, braces, __metadata__, padding */
-#define HEADER_ENTRY_BYTES 136            /* an entry's JSON around its name, numbers at full width */
 
 void ct_label(const ct_plan *plan, int tensor, char *buf, size_t cap)
 {
@@ -173,21 +171,43 @@ static uint64_t escaped_length(const char *s)
     return n;
 }
 
+static uint64_t digits(uint64_t v)
+{
+    uint64_t n = 1;
+    while (v >= 10)
+        v /= 10, n++;
+    return n;
+}
+
+/* The bytes of o's entry in a shard header as the safetensors writer prints it (compact
+ * JSON): "NAME":{"dtype":"D","shape":[a,b],"data_offsets":[begin,end]} and a comma. */
+static uint64_t entry_length(const ct_out *o, uint64_t begin)
+{
+    uint64_t n = escaped_length(o->name) + 3 + strlen("{\"dtype\":\"\",\"shape\":[],\"data_offsets\":[,]}") +
+                 strlen(mp_dtype_name(o->dtype)) + digits(begin) + digits(begin + o->bytes) + 1;
+    for (int d = 0; d < o->ndim; d++)
+        n += digits((uint64_t)o->shape[d]) + (d > 0);
+    return n;
+}
+
 /* Greedy in order, as huggingface_hub shards, but counting each file's header too so
- * that no file exceeds the limit. */
+ * that no file exceeds the limit: the length prefix, the braces, the metadata entry
+ * {"format":"pt"}, every tensor's entry, and up to 7 bytes of padding. */
 static void assign_shards(ct_plan *plan, uint64_t limit)
 {
-    uint64_t used = HEADER_FIXED_BYTES;
+    const uint64_t empty = 8 + 2 + strlen("\"__metadata__\":{\"format\":\"pt\"}") + 7;
+    uint64_t header = empty, data = 0;
     int shard = 0, in_shard = 0;
     for (int i = 0; i < plan->n_out; i++) {
-        uint64_t need = plan->out[i].bytes + escaped_length(plan->out[i].name) + HEADER_ENTRY_BYTES;
-        if (in_shard > 0 && used + need > limit) {
+        const ct_out *o = &plan->out[i];
+        if (in_shard > 0 && header + entry_length(o, data) + data + o->bytes > limit) {
             shard++;
-            used = HEADER_FIXED_BYTES;
+            header = empty, data = 0;
             in_shard = 0;
         }
         plan->out[i].shard = shard;
-        used += need;
+        header += entry_length(o, data);
+        data += o->bytes;
         in_shard++;
     }
     plan->n_shards = shard + 1;
