@@ -31,6 +31,11 @@ static int check_tensor(const ct_plan *plan, int t, mp_error *err)
                        "%s: %s is a llama.cpp grid with no compressed-tensors equivalent; export this pack with "
                        "--to gguf",
                        label, enc);
+    if (strchr(plan->pack->tensors[t].source, '['))
+        return mp_fail(err, MP_EXIT_INPUT,
+                       "%s: a slice of a stacked checkpoint tensor; a compressed-tensors checkpoint needs tensors of "
+                       "their own",
+                       label);
     if (it->scheme == CT_UNQUANTIZED)
         return MP_OK;
     if (it->info.role == CT_OTHER || it->info.role == CT_FIXED_LINEAR)

@@ -115,6 +115,12 @@ exported "deepseek_v3 w4 g32 experts, asymmetric g64 attention" "$ck" pack-quant
 exported "deepseek_v3 fp8-channel and fp8-tensor" "$ck" float-quantized -- --scheme fp8 \
     --encode 'experts=fp8-channel' --encode 'attn\.o$=fp8-tensor'
 exported "deepseek_v3 bf16 (no quantization_config)" "$ck" none -- --scheme bf16
+if "$SYNTH" --family deepseek_v3 --fp8 $(shape_args deepseek_v3) -o "$TMP/ck-ds3-fp8" >/dev/null 2>"$TMP/err"; then
+    # the source's own quantization_config (quant_method fp8) must give way to ours
+    exported "deepseek_v3 FP8 checkpoint, fp8 pack" "$TMP/ck-ds3-fp8" float-quantized -- --scheme fp8
+else
+    fail "synth deepseek_v3 --fp8" "$(head -c 300 "$TMP/err")"
+fi
 ck=$TMP/ck-mixtral
 exported "mixtral mixed sym" "$ck" mixed-precision -- --scheme mixed --sym
 exported "mixtral w4 g64 sym, 40000-byte shards" "$ck" pack-quantized --shard-size 40000 -- --scheme w4a16 --group 64 --sym
