@@ -78,30 +78,47 @@ static void append_escaped(char *buf, size_t cap, const char *text)
     buf[n] = '\0';
 }
 
-/* One layer's routed experts: "re:^<P>\.[0-9]+\.(<projections>)$" with the checkpoint's
- * projection names and vLLM's gate_proj/up_proj/down_proj, which vLLM's fused MoE looks
- * its scheme up by whatever the checkpoint calls them. */
+/* "model.layers.3.mlp.experts.7.down_proj" -> prefix length (up to ".7"), projection. */
+static const char *split_expert_module(const char *module, size_t *prefix_len)
+{
+    const char *proj = strrchr(module, '.');
+    if (!proj || proj == module)
+        return NULL;
+    const char *index = proj - 1;
+    while (index > module && *index != '.')
+        index--;
+    if (index == module)
+        return NULL;
+    *prefix_len = (size_t)(index - module);
+    return proj + 1;
+}
+
+/* Appends "|name" to an alternation unless it is there already. */
+static void add_alternative(char *alts, size_t cap, const char *name)
+{
+    char have[320], want[96];
+    snprintf(have, sizeof have, "|%s|", alts);
+    snprintf(want, sizeof want, "|%s|", name);
+    if (!strstr(have, want) && strlen(alts) + strlen(name) + 2 < cap)
+        strcat(strcat(alts, "|"), name);
+}
+
+/* One layer's routed experts: "re:^<prefix>\.[0-9]+\.(<projections>)$" with vLLM's
+ * gate_proj/up_proj/down_proj, by which its fused MoE looks the scheme up whatever the
+ * checkpoint calls them, and the checkpoint's own names (Mixtral's w1/w3/w2). */
 static json_t *expert_target(const ct_plan *plan, const char *layer)
 {
     char prefix[512] = "", projs[256] = "gate_proj|up_proj|down_proj";
     for (int t = 0; t < plan->pack->n_tensors; t++) {
         const ct_item *it = &plan->items[t];
-        if (it->info.role != CT_EXPERT || strcmp(it->info.layer, layer) != 0 || !it->module)
-            continue;
-        const char *proj = strrchr(it->module, '.');
-        const char *index = proj ? proj - 1 : NULL;
-        while (index && index > it->module && *index != '.')
-            index--;
-        if (!proj || !index || index == it->module)
+        size_t len;
+        const char *proj;
+        if (it->info.role != CT_EXPERT || strcmp(it->info.layer, layer) != 0 || !it->module ||
+            !(proj = split_expert_module(it->module, &len)))
             continue;
         if (!prefix[0])
-            snprintf(prefix, sizeof prefix, "%.*s", (int)(index - it->module), it->module);
-        char alt[80];
-        snprintf(alt, sizeof alt, "|%s|", proj + 1);
-        char have[264];
-        snprintf(have, sizeof have, "|%s|", projs);
-        if (!strstr(have, alt) && strlen(projs) + strlen(proj) + 1 < sizeof projs)
-            strcat(strcat(projs, "|"), proj + 1);
+            snprintf(prefix, sizeof prefix, "%.*s", (int)len, it->module);
+        add_alternative(projs, sizeof projs, proj);
     }
     char re[1024] = "re:^";
     append_escaped(re, sizeof re, prefix);
