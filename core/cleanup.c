@@ -1,7 +1,9 @@
 #include "cleanup.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_FILES 32
@@ -10,11 +12,39 @@
 static char armed_dir[MAX_PATH];
 static char armed_files[MAX_FILES][MAX_PATH];
 static volatile sig_atomic_t armed;
+static volatile sig_atomic_t armed_whole_dir; /* remove every entry, not a list */
+
+/* Every entry of a flat directory, through the raw getdents64 system call: readdir
+ * allocates, so it may not run in a signal handler. */
+static void unlink_entries(const char *dir)
+{
+    static char buf[8192];
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    for (;;) {
+        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (long off = 0; off < n;) {
+            /* struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[] */
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + 16, sizeof reclen);
+            const char *name = buf + off + 19;
+            if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
+                unlinkat(fd, name, 0);
+            off += reclen;
+        }
+    }
+    close(fd);
+}
 
 /* Only async-signal-safe calls: unlink, rmdir, signal, raise. */
 static void on_signal(int sig)
 {
     if (armed) {
+        if (armed_whole_dir)
+            unlink_entries(armed_dir);
         for (int i = 0; i < MAX_FILES && armed_files[i][0]; i++)
             unlink(armed_files[i]);
         rmdir(armed_dir);
@@ -23,21 +53,32 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-void mp_cleanup_arm(const char *dir, const char *const *files)
+static void arm(const char *dir, const char *const *files, int whole_dir)
 {
     armed = 0;
     if (!dir || strlen(dir) + 64 >= MAX_PATH)
         return;
     memset(armed_files, 0, sizeof armed_files);
     strcpy(armed_dir, dir);
-    for (int i = 0; files[i] && i < MAX_FILES; i++)
+    for (int i = 0; files && files[i] && i < MAX_FILES; i++)
         if (strlen(dir) + strlen(files[i]) + 2 < MAX_PATH) {
             strcpy(armed_files[i], dir);
             strcat(armed_files[i], "/");
             strcat(armed_files[i], files[i]);
         }
+    armed_whole_dir = whole_dir;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
     armed = 1;
+}
+
+void mp_cleanup_arm(const char *dir, const char *const *files)
+{
+    arm(dir, files, 0);
+}
+
+void mp_cleanup_arm_dir(const char *dir)
+{
+    arm(dir, NULL, 1);
 }

@@ -8,4 +8,9 @@
  * (NULL-terminated); pass dir = NULL to disarm. */
 void mp_cleanup_arm(const char *dir, const char *const *files);
 
+/* The same for a flat temporary directory whose files are not known in advance (an
+ * exported checkpoint's shards): on a signal every entry of dir is unlinked, then dir.
+ * Disarm with mp_cleanup_arm(NULL, NULL). */
+void mp_cleanup_arm_dir(const char *dir);
+
 #endif

@@ -3,7 +3,6 @@
  * directory is renamed into place only when complete. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <zstd.h>
 
 #include "../core/fileio.h"
+#include "../core/outdir.h"
 #include "pack.h"
 
 #define OUT_BUFFER (1u << 20)
@@ -439,46 +439,6 @@ static int copy_side_files(const mp_pack_writer *w, const char *from, mp_error *
     return MP_OK;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void remove_tree(const char *path)
-{
-    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* rename() cannot replace a non-empty directory: move the old pack aside first. */
-static int move_into_place(mp_pack_writer *w, bool replace, mp_error *err)
-{
-    struct stat st;
-    char *old = NULL;
-    if (lstat(w->path, &st) == 0) {
-        if (!replace)
-            return mp_fail(err, MP_EXIT_INPUT, "%s already exists (use --force to replace it)", w->path);
-        size_t n = strlen(w->path) + 32;
-        old = malloc(n);
-        if (!old)
-            return mp_fail(err, MP_EXIT_IO, "%s: out of memory", w->path);
-        snprintf(old, n, "%s.old-%ld", w->path, (long)getpid());
-        if (rename(w->path, old) != 0) {
-            free(old);
-            return mp_fail_errno(err, "%s: move aside", w->path);
-        }
-    }
-    int rc = rename(w->tmp_dir, w->path) == 0 ? MP_OK : mp_fail_errno(err, "%s: rename to %s", w->tmp_dir, w->path);
-    if (old) {
-        if (rc == MP_OK)
-            remove_tree(old);
-        else
-            rename(old, w->path);
-        free(old);
-    }
-    return rc;
-}
-
 int mp_pack_writer_finish(mp_pack_writer *w, json_t *model, json_t *provenance, json_t *routing_stats,
                           const char *copy_from, bool replace, mp_error *err)
 {
@@ -495,7 +455,7 @@ int mp_pack_writer_finish(mp_pack_writer *w, json_t *model, json_t *provenance, 
     if (rc == MP_OK)
         rc = copy_side_files(w, copy_from, err);
     if (rc == MP_OK)
-        rc = move_into_place(w, replace, err);
+        rc = mp_outdir_commit(w->tmp_dir, w->path, replace, err);
     if (rc == MP_OK) {
         free(w->tmp_dir);
         w->tmp_dir = NULL; /* nothing left to remove */
@@ -515,7 +475,7 @@ void mp_pack_writer_abort(mp_pack_writer *w)
         free(w->tiers[i].buf);
     }
     if (w->tmp_dir)
-        remove_tree(w->tmp_dir);
+        mp_remove_tree(w->tmp_dir);
     json_decref(w->tensors);
     json_decref(w->records);
     if (w->hash)
