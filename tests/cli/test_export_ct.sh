@@ -45,12 +45,14 @@ shape_args() {
 }
 
 # same_values LABEL PACK CT: every weight ct_read.py dequantizes equals pack_dump's decoding.
+# --exact: the value the checkpoint denotes, (q - zp) * scale as one f32 product; vLLM
+# then rounds it to the model dtype in its kernels (docs/export-compressed-tensors.md).
 same_values() {
     if [ -n "$why_values" ]; then skip "$1: dequantized values = the pack's" "$why_values"; return; fi
     a=$TMP/values-pack b=$TMP/values-ct
     rm -rf "$a" "$b" && mkdir -p "$a" "$b"
     if ! "$DUMP" "$2" "$a" >/dev/null 2>"$TMP/err"; then fail "$1: pack_dump" "$(head -c 300 "$TMP/err")"; return; fi
-    if ! "$PY" "$CT_READ" "$3" "$b" >"$TMP/ctread" 2>"$TMP/err"; then
+    if ! "$PY" "$CT_READ" "$3" "$b" --exact >"$TMP/ctread" 2>"$TMP/err"; then
         fail "$1: ct_read.py reads the checkpoint" "$(head -c 300 "$TMP/err")"
         return
     fi

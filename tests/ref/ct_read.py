@@ -9,7 +9,8 @@ compressed_tensors_wNa16 for the zero-point layout it loads).
 usage: ct_read.py DIR OUTDIR [--exact]
        ct_read.py DIR --meta
 
-  DIR      a checkpoint directory: config.json with quantization_config
+  DIR      a checkpoint directory: config.json with quantization_config (without it,
+           an unquantized checkpoint: every tensor dense)
            {quant_method: "compressed-tensors", format, config_groups, ignore, ...},
            *.safetensors shards and model.safetensors.index.json (or a single
            model.safetensors without an index)
@@ -271,9 +272,13 @@ def load_config(d):
         fail("config.json: cannot read: %s" % e)
     except (UnicodeDecodeError, ValueError) as e:
         fail("config.json: not UTF-8 JSON: %s" % e)
-    qc = cfg.get("quantization_config") if isinstance(cfg, dict) else None
+    if not isinstance(cfg, dict):
+        fail("config.json: not a JSON object")
+    if "quantization_config" not in cfg: # an unquantized checkpoint: every tensor dense
+        return cfg, {"quant_method": None, "config_groups": {}, "format": "dense", "ignore": []}
+    qc = cfg["quantization_config"]
     if not isinstance(qc, dict):
-        fail("config.json: no quantization_config object")
+        fail("config.json: quantization_config is not an object")
     if qc.get("quant_method") != "compressed-tensors":
         fail("config.json: quantization_config.quant_method is %r, want \"compressed-tensors\"" % (qc.get("quant_method"),))
     groups = qc.get("config_groups")
