@@ -55,7 +55,7 @@ static const char *convert_help =
     "  --calib-all-experts    statistics of every expert from every token (routing unchanged);\n"
     "                         default: from the tokens routed to it\n"
     "  --calib-min-tokens N   experts that saw fewer tokens fall back to calibration-free mse and\n"
-    "                         are listed (default 0.5%% of the calibration tokens)\n"
+    "                         are listed (default 0.5% of the calibration tokens)\n"
     "  --act-order            gptq: columns in order of decreasing activation energy (groups stay\n"
     "                         contiguous: static group grids)\n"
     "  --bits B               mixed precision: each linear (attention, dense, shared, expert) not\n"

@@ -39,7 +39,7 @@ static const char *quant_help =
     "  --calib-ctx N          tokens per calibration sequence (default 512)\n"
     "  --calib-all-experts    statistics of every expert from every token (routing unchanged)\n"
     "  --calib-min-tokens N   experts that saw fewer tokens fall back to calibration-free mse\n"
-    "                         (default 0.5%% of the calibration tokens)\n"
+    "                         (default 0.5% of the calibration tokens)\n"
     "  --act-order            gptq: columns in order of decreasing activation energy\n"
     "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
