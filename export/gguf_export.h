@@ -58,9 +58,9 @@ typedef struct {
 
 /* gguf_names.c: the family's llama.cpp architecture name. */
 const char *gg_arch_name(mp_family f);
-/* The GGUF name (without .weight/.bias: in *base, suffix in *suffix) of a canonical
- * tensor that is not a routed expert, or false when the family does not export it.
- * mtp_block: the block a NextN layer becomes. */
+/* The GGUF name ("blk.3.attn_q.weight") of a canonical tensor that is neither a routed
+ * expert nor MLA's kv_b, and whether its rows are permuted; false when the family does
+ * not export it (a NextN layer becomes block layers + J where it is kept). */
 bool gg_name_of(const gg_plan *p, const char *canon, char *out, size_t cap, gg_transform *transform);
 
 /* gguf_plan.c */
