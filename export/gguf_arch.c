@@ -1,6 +1,7 @@
 /* The general.* and ARCH.* metadata of a GGUF: what convert_hf_to_gguf.py writes for
  * the family (conversion/{llama,qwen,olmo,deepseek,glm,gpt_oss}.py and TextModel's
  * set_gguf_parameters) and what llama.cpp's load_hparams reads (src/models/ARCH.cpp). */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 

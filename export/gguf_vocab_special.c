@@ -59,8 +59,9 @@ static int config_token(const gg_vocab *v, const char *type)
     int id = content ? added_id(v, content) : -1;
     if (id < 0) {
         snprintf(name, sizeof name, "%s_token_id", type);
-        double j = json_number_value(json_object_get(v->config, name)); /* read tolerantly: reals */
-        id = j >= 0 && j < INT32_MAX && j == (int)j ? (int)j : -1;
+        json_t *j = json_object_get(v->config, name);
+        double x = json_number_value(j); /* read tolerantly: integers as reals */
+        id = json_is_number(j) && x >= 0 && x < INT32_MAX && x == (int)x ? (int)x : -1;
     }
     return id >= 0 && id < v->n ? id : -1;
 }
