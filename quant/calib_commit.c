@@ -65,22 +65,28 @@ static int awq_arrays(const mp_encoding *enc, const float *W, int64_t rows, int6
     return rc;
 }
 
+/* GPTQ with the run's options (MSE grids); a tensor it had to round plainly is counted. */
+static int gptq(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols, const mp_hessian *H,
+                uint8_t *data, uint16_t *scales, uint8_t *zeros, mp_error *err)
+{
+    mp_gptq_options opt = {.act_order = c->o->act_order, .mse_grid = true};
+    bool fell_back = false;
+    int rc = mp_gptq_quantize(enc, rows, cols, W, H->h, &opt, data, scales, zeros, NULL, NULL, &fell_back, err);
+    if (fell_back) {
+        #pragma omp atomic
+        c->report->gptq_rounded++;
+    }
+    return rc;
+}
+
 /* The w4 codes, scales and zero points of W by the run's method; H NULL means the
  * tensor had too few calibration rows: MSE search without importance. */
 static int w4_arrays(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols,
                      const mp_hessian *H, uint8_t *data, uint16_t *scales, uint8_t *zeros, mp_error *err)
 {
     mp_quant_method m = H ? c->o->method : MP_METHOD_MSE;
-    if (m == MP_METHOD_GPTQ) {
-        mp_gptq_options opt = {.act_order = c->o->act_order, .mse_grid = true};
-        bool fell_back = false;
-        int rc = mp_gptq_quantize(enc, rows, cols, W, H->h, &opt, data, scales, zeros, NULL, NULL, &fell_back, err);
-        if (fell_back) {
-            #pragma omp atomic
-            c->report->gptq_rounded++;
-        }
-        return rc;
-    }
+    if (m == MP_METHOD_GPTQ)
+        return gptq(c, enc, W, rows, cols, H, data, scales, zeros, err);
     if (m == MP_METHOD_AWQ) /* H is already that of the rescaled inputs */
         return awq_arrays(enc, W, rows, cols, H, data, scales, zeros, err);
     if (m == MP_METHOD_HQQ) {
@@ -100,24 +106,15 @@ static int w4_arrays(calib_run *c, const mp_encoding *enc, const float *W, int64
     return MP_OK;
 }
 
-/* A llama.cpp grid's blocks of W by the run's method: GPTQ (its fallback counted as
- * w4's), or the grid fit with importance = the inputs' mean squares (an imatrix) for
+/* A llama.cpp grid's blocks of W by the run's method: GPTQ, or the grid fit with importance = the inputs' mean squares (an imatrix) for
  * mse, awq (whose inputs are already rescaled) and hqq (which has no zero point to
  * optimise on these grids); rtn without search. H NULL: search without importance. */
 static int grid_blocks(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols,
                        const mp_hessian *H, uint8_t *raw, mp_error *err)
 {
     mp_quant_method m = H ? c->o->method : MP_METHOD_MSE;
-    if (m == MP_METHOD_GPTQ) {
-        mp_gptq_options opt = {.act_order = c->o->act_order, .mse_grid = true};
-        bool fell_back = false;
-        int rc = mp_gptq_quantize(enc, rows, cols, W, H->h, &opt, raw, NULL, NULL, NULL, NULL, &fell_back, err);
-        if (fell_back) {
-            #pragma omp atomic
-            c->report->gptq_rounded++;
-        }
-        return rc;
-    }
+    if (m == MP_METHOD_GPTQ)
+        return gptq(c, enc, W, rows, cols, H, raw, NULL, NULL, err);
     float *importance = NULL;
     if (H && m != MP_METHOD_RTN) {
         importance = malloc((size_t)cols * sizeof *importance);
