@@ -106,9 +106,10 @@ static int w4_arrays(calib_run *c, const mp_encoding *enc, const float *W, int64
     return MP_OK;
 }
 
-/* A llama.cpp grid's blocks of W by the run's method: GPTQ, or the grid fit with importance = the inputs' mean squares (an imatrix) for
- * mse, awq (whose inputs are already rescaled) and hqq (which has no zero point to
- * optimise on these grids); rtn without search. H NULL: search without importance. */
+/* A llama.cpp grid's blocks of W by the run's method: GPTQ, or the grid fit of the
+ * method (quant/grid.h) with importance = the inputs' mean squares (an imatrix) for mse
+ * and awq (whose inputs are already rescaled). H NULL (an expert that saw too few
+ * tokens): the MSE fit without importance. */
 static int grid_blocks(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols,
                        const mp_hessian *H, uint8_t *raw, mp_error *err)
 {
