@@ -9,11 +9,13 @@
 # tensor (so the GGUF export copies every tensor bit for bit), chosen by --bits from the
 # routing and input statistics of calib.txt, with the bits per weight worked out from
 # the size: a probe export gives the GGUF bytes outside the planned tensors (metadata,
-# tokenizer, norms, routers, embeddings and output head, whose encodings are fixed by
-# rule: q8_0 for the 8-bit budget, q4_k embeddings and a q6_k head below it).
+# tokenizer, norms, routers, and what rules fix: embeddings and output head q8_0 for the
+# 8-bit budget; from 8.9 MB, where it fits, llama.cpp's exps-* recipe of q8_0 embeddings,
+# head and attention with the experts planned; below, q4_k embeddings and a q6_k head).
 # Prints the table with the KLD ratio to llama.cpp's, writes it as JSON and a
 # bits-vs-KLD plot with both curves (SVG) to $BENCH_OUT (default bench/out).
 : "${MOEPACK:?run through make bench}"
+set -f # the encode rules hold regex brackets: never globs
 SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
 M=$SHARED/models/moby-mixtral
 CALIB=$SHARED/corpus/calib.txt
@@ -37,13 +39,14 @@ sed -n 's/^| \([A-Za-z0-9_-]*\) | \([0-9.]*\) | [0-9.]* | [0-9.]* | [0-9.]*% | \
 # Budgets: the smallest file of each group of rows within 1 KiB of each other.
 sort -k3,3n "$dir/rows" | awk '{ if (NR == 1 || $3 - last > 1024) print $3; last = $3 }' >"$dir/budgets"
 
-# planned_bytes PACK ENC: GGUF bytes of the planned tensors (attention and experts) if
-# all were ENC; planned_params PACK: their weights.
+# planned PACK bytes|params SCOPE: the GGUF bytes of the planned tensors if all were q8_0,
+# or their weights; SCOPE is what --bits plans: "attn experts" or "experts".
 planned() {
     "$PY" - "$@" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1] + "/manifest.json"))
-t = [t for t in m["tensors"] if len(t["shape"]) == 2 and (".attn." in t["name"] or ".experts." in t["name"])]
+scope = ["." + s + "." for s in sys.argv[3].split()]
+t = [t for t in m["tensors"] if len(t["shape"]) == 2 and any(s in t["name"] for s in scope)]
 n = sum(x["shape"][0] * x["shape"][1] for x in t)
 print(n if sys.argv[2] == "params" else sum(-(-x["shape"][0] * x["shape"][1] * 34 // 32 // 32) * 32 for x in t))
 PY
@@ -51,16 +54,20 @@ PY
 
 for budget in $(cat "$dir/budgets"); do
     if [ "$budget" -ge 12000000 ]; then
-        rules="--encode ^(embed|lm_head)\$=q8_0"; encodings=q6_k,q8_0,bf16
+        rules="--encode ^(embed|lm_head)\$=q8_0"; encodings=q6_k,q8_0,bf16; scope="attn experts"
+    elif [ "$budget" -ge 8900000 ]; then # room for llama.cpp's "experts 4-bit, the rest Q8_0"
+        rules="--encode ^(embed|lm_head)\$|attn\.[qkvo]\$=q8_0"; encodings=iq4_xs,q4_k,q5_k,q6_k,q8_0
+        scope=experts
     else
         rules="--encode ^embed\$=q4_k --encode ^lm_head\$=q6_k"; encodings=iq4_xs,q4_k,q5_k,q6_k,q8_0
+        scope="attn experts"
     fi
     # probe: the same fixed encodings, planned tensors all q8_0
     # shellcheck disable=SC2086
     "$MOEPACK" convert "$M" -o "$dir/probe.mpk" --scheme q8_0 $rules --force --quiet >/dev/null || exit 1
     "$MOEPACK" export "$dir/probe.mpk" --to gguf -o "$dir/probe.gguf" --force --quiet >/dev/null || exit 1
-    fixed=$(( $(stat -c %s "$dir/probe.gguf") - $(planned "$dir/probe.mpk" bytes) ))
-    params=$(planned "$dir/probe.mpk" params)
+    fixed=$(( $(stat -c %s "$dir/probe.gguf") - $(planned "$dir/probe.mpk" bytes "$scope") ))
+    params=$(planned "$dir/probe.mpk" params "$scope")
     bits=$("$PY" -c "import math; print(math.floor(8 * ($budget - $fixed) / $params * 1e4) / 1e4)")
     name=b$budget
     # shellcheck disable=SC2086
