@@ -110,7 +110,7 @@ print("\nmoepack lower KLD at no more bytes: %d of %d rows" % (wins, len(table))
 json.dump(table, open(out + "/quality_gguf.json", "w"), indent=1)
 
 # bits-vs-KLD plot, log KLD, both curves
-W, H, L, B = 640, 420, 70, 50
+W, H, L, B = 640, 420, 84, 50
 pts_l = sorted((8 * r["llama_bytes"] / params, r["llama_kld"], r["llama_cpp"]) for r in table)
 pts_m = sorted(set((8 * r["moepack"]["gguf_bytes"] / params, r["moepack"]["kld"]) for r in table))
 xs = [p[0] for p in pts_l] + [p[0] for p in pts_m]
