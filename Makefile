@@ -88,8 +88,9 @@ demo: deps
 	./$(MOEPACK) convert tests/data/tiny-qwen3moe -o build/demo.mpk --scheme w4a16
 	./$(MOEPACK) check build/demo.mpk
 
-bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode
+bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode $(BUILD)/pack_dump
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) ENGINE_LIMITS=$(abspath $(BUILD)/engine_limits) TOK_ENCODE=$(abspath $(BUILD)/tok_encode) \
+	  PACK_DUMP=$(abspath $(BUILD)/pack_dump) \
 	  NPM_ORACLES=$(abspath build/npm) \
 	  sh bench/run.sh
 

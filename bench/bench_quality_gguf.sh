@@ -12,6 +12,9 @@
 # tokenizer, norms, routers, and what rules fix: embeddings and output head q8_0 for the
 # 8-bit budget; from 8.9 MB, where it fits, llama.cpp's exps-* recipe of q8_0 embeddings,
 # head and attention with the experts planned; below, q4_k embeddings and a q6_k head).
+# Every exported GGUF is read back by the NumPy reader (tests/ref/gguf_read.py) and
+# compared with the pack's decoded values (tests/ref/gguf_vs_pack.py); the table says
+# how many tensors are bit-exact.
 # Prints the table with the KLD ratio to llama.cpp's, writes it as JSON and a
 # bits-vs-KLD plot with both curves (SVG) to $BENCH_OUT (default bench/out).
 : "${MOEPACK:?run through make bench}"
@@ -20,6 +23,8 @@ SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
 M=$SHARED/models/moby-mixtral
 CALIB=$SHARED/corpus/calib.txt
 PY=${PYTHON:-/usr/bin/python3}
+REF=$(cd "$(dirname "$0")/../tests/ref" && pwd)
+PACK_DUMP=${PACK_DUMP:-$(dirname "$MOEPACK")/build/pack_dump}
 if [ ! -d "$M" ]; then
     echo "SKIP: bench_quality_gguf (../shared absent)"
     exit 0
@@ -75,11 +80,16 @@ for budget in $(cat "$dir/budgets"); do
         --bits-encodings "$encodings" --bits-stacked --stats "$dir/calib.stats" --quiet >/dev/null || exit 1
     "$MOEPACK" export "$dir/$name.mpk" --to gguf -o "$dir/$name.gguf" --json --quiet >"$dir/$name.export.json" || exit 1
     "$MOEPACK" verify "$dir/$name.mpk" --reference "$dir/eval.ref" --json --quiet >"$dir/$name.verify.json"
+    mkdir -p "$dir/$name.g" "$dir/$name.p"
+    "$PY" "$REF/gguf_read.py" "$dir/$name.gguf" --dump "$dir/$name.g" >/dev/null &&
+        "$PACK_DUMP" "$dir/$name.mpk" "$dir/$name.p" >/dev/null &&
+        "$PY" "$REF/gguf_vs_pack.py" "$dir/$name.export.json" "$dir/$name.g" "$dir/$name.p" | tail -n 1 >"$dir/$name.exact"
+    rm -rf "$dir/$name.g" "$dir/$name.p"
     echo "$budget $bits $(stat -c %s "$dir/$name.gguf") $dir/$name" >>"$dir/made"
 done
 
 "$PY" - "$dir" "$OUT" <<'PY'
-import json, math, sys
+import json, math, os, sys
 d, out = sys.argv[1], sys.argv[2]
 rows = [l.split() for l in open(d + "/rows")]
 made = [l.split() for l in open(d + "/made")]
@@ -93,26 +103,31 @@ for name, kld, size in rows:
         v = json.load(open(path + ".verify.json"))
         e = json.load(open(path + ".export.json"))
         reencoded = sum(1 for t in e["tensors"] if t["mode"] != "copied")
+        exact = open(path + ".exact").read().split() if os.path.exists(path + ".exact") else ["?", "", "?"]
         cand = {"gguf_bytes": int(gguf), "kld": v["kld_mean"], "kld_p99": v["kld_p99"], "ppl": v["ppl"],
-                "top1": v["same_top1"], "bits": float(bits), "reencoded": reencoded}
+                "top1": v["same_top1"], "bits": float(bits), "reencoded": reencoded,
+                "numpy_bit_exact": "%s/%s" % (exact[2], exact[0])}
         if best is None or cand["kld"] < best["kld"]:
             best = cand
     table.append({"llama_cpp": name, "llama_kld": float(kld), "llama_bytes": size, "moepack": best})
-print("\n%-16s %10s %10s | %10s %10s %8s %7s %7s %6s" % ("llama.cpp row", "bytes", "KLD", "moepack B", "KLD",
-      "p99", "PPL", "top-1", "ratio"))
+print("\n%-16s %10s %10s | %10s %10s %8s %7s %7s %6s %9s" % ("llama.cpp row", "bytes", "KLD", "moepack B", "KLD",
+      "p99", "PPL", "top-1", "ratio", "bit-exact"))
 for r in table:
     m = r["moepack"]
-    print("%-16s %10d %10.6f | %10d %10.6f %8.5f %7.3f %6.2f%% %6.3f%s" % (r["llama_cpp"], r["llama_bytes"],
+    if m is None:
+        print("%-16s %10d %10.6f | no pack this small" % (r["llama_cpp"], r["llama_bytes"], r["llama_kld"]))
+        continue
+    print("%-16s %10d %10.6f | %10d %10.6f %8.5f %7.3f %6.2f%% %6.3f %9s%s" % (r["llama_cpp"], r["llama_bytes"],
           r["llama_kld"], m["gguf_bytes"], m["kld"], m["kld_p99"], m["ppl"], m["top1"], m["kld"] / r["llama_kld"],
-          "" if m["reencoded"] == 0 else "  (%d tensors re-encoded)" % m["reencoded"]))
-wins = sum(1 for r in table if r["moepack"]["kld"] < r["llama_kld"])
+          m["numpy_bit_exact"], "" if m["reencoded"] == 0 else "  (%d tensors re-encoded)" % m["reencoded"]))
+wins = sum(1 for r in table if r["moepack"] and r["moepack"]["kld"] < r["llama_kld"])
 print("\nmoepack lower KLD at no more bytes: %d of %d rows" % (wins, len(table)))
 json.dump(table, open(out + "/quality_gguf.json", "w"), indent=1)
 
 # bits-vs-KLD plot, log KLD, both curves
 W, H, L, B = 640, 420, 84, 50
 pts_l = sorted((8 * r["llama_bytes"] / params, r["llama_kld"], r["llama_cpp"]) for r in table)
-pts_m = sorted(set((8 * r["moepack"]["gguf_bytes"] / params, r["moepack"]["kld"]) for r in table))
+pts_m = sorted(set((8 * r["moepack"]["gguf_bytes"] / params, r["moepack"]["kld"]) for r in table if r["moepack"]))
 xs = [p[0] for p in pts_l] + [p[0] for p in pts_m]
 ys = [math.log10(p[1]) for p in pts_l] + [math.log10(p[1]) for p in pts_m]
 x0, x1, y0, y1 = min(xs) - 0.2, max(xs) + 0.2, math.floor(min(ys) * 4) / 4, math.ceil(max(ys) * 4) / 4
