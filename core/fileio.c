@@ -1,6 +1,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,4 +104,21 @@ char *mp_path_join(const char *dir, const char *name)
     if (s)
         snprintf(s, n, "%s/%s", dir, name);
     return s;
+}
+
+int mp_lines_appendf(char ***lines, int *n, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char **grown = realloc(*lines, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    *lines = grown;
+    if (!(grown[*n] = mp_strdup(line)))
+        return -1;
+    (*n)++;
+    return 0;
 }

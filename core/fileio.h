@@ -15,6 +15,9 @@ int mp_read_small_file(const char *path, uint64_t max_bytes, char **out, size_t 
 /* A temporary name next to path, unique to this process: "path.tmp-PID". Caller frees. */
 char *mp_temp_name(const char *path);
 char *mp_strdup(const char *s);
+/* Appends a printf-formatted line (at most 511 bytes) to a growable array of malloc'd
+ * strings. Returns 0, or -1 (nothing appended) when out of memory. */
+int mp_lines_appendf(char ***lines, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 char *mp_path_join(const char *dir, const char *name);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/fileio.h"
 #include "gguf_export.h"
 
 int gg_plan_warn(gg_plan *p, const char *fmt, ...)
@@ -16,12 +17,7 @@ int gg_plan_warn(gg_plan *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    char **grown = realloc(p->warnings, (size_t)(p->n_warnings + 1) * sizeof *grown);
-    if (!grown)
-        return -1;
-    p->warnings = grown;
-    p->warnings[p->n_warnings] = strdup(line);
-    return p->warnings[p->n_warnings++] ? 0 : -1;
+    return mp_lines_appendf(&p->warnings, &p->n_warnings, "%s", line);
 }
 
 void gg_plan_free(gg_plan *p)

@@ -15,13 +15,7 @@ void model_problem(mp_model *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    char **grown = realloc(m->problems, (size_t)(m->n_problems + 1) * sizeof *grown);
-    if (!grown)
-        return;
-    m->problems = grown;
-    m->problems[m->n_problems] = mp_strdup(line);
-    if (m->problems[m->n_problems])
-        m->n_problems++;
+    mp_lines_appendf(&m->problems, &m->n_problems, "%s", line);
 }
 
 static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
