@@ -79,8 +79,7 @@ void mp_engine_free(mp_engine *e)
         eng_free_linear(&e->lm_head);
     free(e->embed);
     free(e->final_norm);
-    free(e->rope_cos);
-    free(e->rope_sin);
+    eng_rope_free(&e->rope);
     free(e);
 }
 
@@ -149,7 +148,7 @@ int mp_engine_attention_step(mp_engine *e, int li, float *x, int n_seq, int n_ct
                              mp_error *err)
 {
     int64_t n = (int64_t)n_seq * n_ctx, d = e->cfg->hidden;
-    int rc = eng_rope_init(e, n_ctx, err);
+    int rc = eng_rope_init(&e->rope, e->cfg, n_ctx, err);
     if (!rc)
         rc = eng_load_layer(e, li, err);
     if (rc)
@@ -236,7 +235,7 @@ int mp_engine_forward(mp_engine *e, const int32_t *tokens, int n_seq, int n_ctx,
     if (n_seq <= 0 || n_ctx <= 0 || first < 0 || last > n_ctx || first >= last)
         return mp_fail(err, MP_EXIT_INPUT, "engine: bad batch (%d sequences of %d tokens, positions %d..%d)", n_seq,
                        n_ctx, first, last);
-    int rc = eng_rope_init(e, n_ctx, err);
+    int rc = eng_rope_init(&e->rope, e->cfg, n_ctx, err);
     if (rc)
         return rc;
     int64_t n = (int64_t)n_seq * n_ctx, d = e->cfg->hidden;

@@ -37,6 +37,12 @@ typedef struct {
     eng_linear shared_gate;
 } eng_layer;
 
+/* RoPE's cos/sin tables for positions [0, positions): [positions, eng_rope_dim / 2]. */
+typedef struct {
+    float *cos, *sin;
+    int positions;
+} eng_rope;
+
 struct mp_engine {
     mp_weight_source *src;
     const mp_config *cfg;
@@ -45,8 +51,7 @@ struct mp_engine {
     eng_linear lm_head;
     eng_layer *layers;
     bool resident;        /* keep every layer loaded (the whole model fits the budget) */
-    float *rope_cos, *rope_sin; /* [rope_positions, eng_rope_dim / 2] */
-    int rope_positions;
+    eng_rope rope;
 };
 
 /* engine_load.c */
@@ -64,7 +69,13 @@ void eng_linear_apply(const mp_engine *e, const eng_linear *l, const float *x, i
 int eng_rope_dim(const mp_config *c);
 bool eng_rope_is_yarn(const mp_config *c);
 double eng_yarn_mscale(double factor, double mscale);
-int eng_rope_init(mp_engine *e, int positions, mp_error *err);
+/* Grows the tables to cover positions (a no-op when they do). */
+int eng_rope_init(eng_rope *r, const mp_config *c, int positions, mp_error *err);
+void eng_rope_free(eng_rope *r);
+/* Rotates the rope slice of every head of n rows, row t at position pos0 + t. */
+void eng_rope_rotate(const eng_rope *r, const mp_config *c, float *x, int64_t n, int pos0, int heads, int stride,
+                     int offset, bool interleaved);
+/* The same over a batch: row t sits at position t % n_ctx. */
 void eng_rope_apply(const mp_engine *e, float *x, int64_t n, int n_ctx, int heads, int stride, int offset,
                     bool interleaved);
 

@@ -74,18 +74,17 @@ static void yarn_inv_freq(const mp_config *c, int dim, float *inv_freq)
 
 /* cos/sin tables computed the way HF does in f32: inv_freq = 1 / theta^(2i/d)
  * (or YaRN's), angle = position * inv_freq, both scaled by the attention factor. */
-int eng_rope_init(mp_engine *e, int positions, mp_error *err)
+int eng_rope_init(eng_rope *r, const mp_config *cfg, int positions, mp_error *err)
 {
-    if (positions <= e->rope_positions)
+    if (positions <= r->positions)
         return MP_OK;
-    const mp_config *cfg = e->cfg;
     int dim = eng_rope_dim(cfg), half = dim / 2;
-    float *c = realloc(e->rope_cos, (size_t)positions * (size_t)half * sizeof *c);
+    float *c = realloc(r->cos, (size_t)positions * (size_t)half * sizeof *c);
     if (c)
-        e->rope_cos = c;
-    float *s = realloc(e->rope_sin, (size_t)positions * (size_t)half * sizeof *s);
+        r->cos = c;
+    float *s = realloc(r->sin, (size_t)positions * (size_t)half * sizeof *s);
     if (s)
-        e->rope_sin = s;
+        r->sin = s;
     float *inv_freq = malloc((size_t)half * sizeof *inv_freq);
     if (!c || !s || !inv_freq) {
         free(inv_freq);
@@ -102,24 +101,30 @@ int eng_rope_init(mp_engine *e, int positions, mp_error *err)
     for (int i = 0; i < half; i++)
         for (int p = 0; p < positions; p++) {
             float angle = (float)p * inv_freq[i];
-            e->rope_cos[p * half + i] = cosf(angle) * scale;
-            e->rope_sin[p * half + i] = sinf(angle) * scale;
+            r->cos[p * half + i] = cosf(angle) * scale;
+            r->sin[p * half + i] = sinf(angle) * scale;
         }
     free(inv_freq);
-    e->rope_positions = positions;
+    r->positions = positions;
     return MP_OK;
 }
 
-/* Rotates the rope slice of every head of every row (row t sits at position
- * t % n_ctx): x is [n, heads, stride], the slice starts at offset within a head.
- * Interleaved pairs are rotated in place rather than first de-interleaved as HF
- * does: q and k get the same permutation, so every q.k product is unchanged. */
-void eng_rope_apply(const mp_engine *e, float *x, int64_t n, int n_ctx, int heads, int stride, int offset,
-                    bool interleaved)
+void eng_rope_free(eng_rope *r)
 {
-    int half = eng_rope_dim(e->cfg) / 2;
+    free(r->cos);
+    free(r->sin);
+    *r = (eng_rope){0};
+}
+
+/* Interleaved pairs are rotated in place rather than first de-interleaved as HF
+ * does: q and k get the same permutation, so every q.k product is unchanged.
+ * x is [n, heads, stride], the slice starts at offset within a head. */
+void eng_rope_rotate(const eng_rope *r, const mp_config *cfg, float *x, int64_t n, int pos0, int heads, int stride,
+                     int offset, bool interleaved)
+{
+    int half = eng_rope_dim(cfg) / 2;
     for (int64_t t = 0; t < n; t++) {
-        const float *c = e->rope_cos + (t % n_ctx) * half, *s = e->rope_sin + (t % n_ctx) * half;
+        const float *c = r->cos + (pos0 + t) * half, *s = r->sin + (pos0 + t) * half;
         for (int h = 0; h < heads; h++) {
             float *v = x + (t * heads + h) * stride + offset;
             for (int i = 0; i < half; i++) {
@@ -130,4 +135,12 @@ void eng_rope_apply(const mp_engine *e, float *x, int64_t n, int n_ctx, int head
             }
         }
     }
+}
+
+void eng_rope_apply(const mp_engine *e, float *x, int64_t n, int n_ctx, int heads, int stride, int offset,
+                    bool interleaved)
+{
+    for (int64_t t0 = 0; t0 < n; t0 += n_ctx)
+        eng_rope_rotate(&e->rope, e->cfg, x + t0 * heads * stride, n - t0 < n_ctx ? n - t0 : n_ctx, 0, heads, stride,
+                        offset, interleaved);
 }
