@@ -6,6 +6,7 @@
 #include "core/cli.h"
 #include "core/version.h"
 #include "export/export.h"
+#include "run/run_commands.h"
 #include "verify/verify_commands.h"
 
 typedef struct {
@@ -25,6 +26,7 @@ static const command commands[] = {
     {"compare", mp_cmd_compare, "packs side by side against one reference: bits/weight, PPL, KLD, top-1, a plot"},
     {"tokenize", mp_cmd_tokenize, "the ids or pieces of a text or of chat messages, as HF's tokenizer gives them"},
     {"export", mp_cmd_export, "a pack as GGUF (llama.cpp) or compressed-tensors (vLLM)"},
+    {"run", mp_cmd_run, "generate text from a pack under a memory budget, experts paged from disk"},
 };
 
 static void usage(FILE *out)
