@@ -27,6 +27,9 @@ int mp_locality_init(mp_locality *l, mp_engine *engine, const mp_weight_source *
     l->wide = 2 * l->top_k < l->n_experts ? 2 * l->top_k : l->n_experts;
     l->n_tokens = n_tokens;
     l->pending = -1;
+    for (int p = 0; p < MP_CACHE_POLICIES; p++)
+        for (int c = 0; c < MP_CACHE_SIZES; c++)
+            l->hit_rate[p][c] = NAN; /* no MoE layer: no figures */
     l->moe_index = malloc(((size_t)l->n_layers + 1) * sizeof *l->moe_index);
     l->moe_layer = malloc(((size_t)l->n_layers + 1) * sizeof *l->moe_layer);
     if (!l->moe_index || !l->moe_layer)
@@ -219,7 +222,7 @@ static int32_t chosen_at(const mp_locality *l, int64_t t, int m, int j)
 /* Over the pairs (token, chosen expert) with at least N later tokens in their
  * sequence: the share whose expert one of the next N chooses again, and the mean
  * of 1 - (1 - f_x)^N (f_x: the share of the layer's tokens that chose x). */
-static int reuse_of_layer(mp_locality *l, int m, int64_t *next, double *freq)
+static void reuse_of_layer(mp_locality *l, int m, int64_t *next, double *freq)
 {
     int E = l->n_experts, k = l->top_k;
     for (int x = 0; x < E; x++)
@@ -252,7 +255,6 @@ static int reuse_of_layer(mp_locality *l, int m, int64_t *next, double *freq)
         l->reuse[m * MP_REUSE_WINDOWS + w] = pairs[w] ? (double)reused[w] / (double)pairs[w] : NAN;
         l->independent[m * MP_REUSE_WINDOWS + w] = pairs[w] ? independent[w] / (double)pairs[w] : NAN;
     }
-    return MP_OK;
 }
 
 /* ---- cache ---- */
@@ -326,7 +328,7 @@ int mp_locality_finish(mp_locality *l, mp_error *err)
     double *freq = malloc((size_t)l->n_experts * sizeof *freq);
     int rc = next && freq ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
     for (int m = 0; !rc && m < l->n_moe; m++)
-        rc = reuse_of_layer(l, m, next, freq);
+        reuse_of_layer(l, m, next, freq);
     free(next);
     free(freq);
     return rc ? rc : simulate_caches(l, err);
