@@ -11,6 +11,7 @@
 #include "../core/version.h"
 #include "../engine/model_run.h"
 #include "../formats/stats.h"
+#include "routing_locality.h"
 #include "run_options.h"
 #include "verify_commands.h"
 
@@ -30,10 +31,17 @@ static const char *profile_help =
     "  --ctx N         context length (default 256)\n"
     "  --chunks N      run only the first N chunks\n"
     "  --act MODE      activations: f32 (default), bf16 or fp8 (deployment numerics)\n"
+    "  --routing-trace FILE  also write the routing decisions: a line \"token layer experts...\"\n"
+    "                  per token and MoE layer, in the order a runtime meets them\n"
     "  --threads N, --quiet, --json\n\n"
     "The summary gives per layer the smallest and largest share of the routing assignments\n"
     "an expert received and lists the experts never routed to. The file is byte-identical\n"
-    "at any thread count.\n"
+    "at any thread count. Then the routing locality an expert-caching runtime meets: per MoE\n"
+    "layer how often the next 1, 4, 16 tokens choose an expert again (against independent\n"
+    "choices of the same frequencies), how much of a layer's routing its router predicts from\n"
+    "the previous layer's output (top_k and 2 top_k), and the hit rates of LRU, LFU, pinned\n"
+    "hottest half + LRU, static hottest and Belady's optimum for caches of 25, 50, 75 and 100%%\n"
+    "of the routed experts (docs/profile.md).\n"
     "exit codes: 0 ok, 2 bad input or usage, 3 I/O failure\n";
 
 /* One linear's running sums. */
@@ -55,6 +63,7 @@ typedef struct {
     uint64_t *counts; /* [n_layers * n_experts] */
     double *mass;
     bool *routed;     /* per layer: the routing hook reported it (an MoE layer) */
+    mp_locality loc;  /* routing locality, fed by the same hooks */
     char problem[256];
 } profiler;
 
@@ -165,6 +174,14 @@ static void on_routing(void *user, int layer, const int *experts, const float *w
         counts[x]++;
         mass[x] += weights[i];
     }
+    mp_locality_routing(&p->loc, layer, experts, n, top_k);
+}
+
+static void on_layer_output(void *user, int layer, const float *hidden, int64_t n, int64_t d)
+{
+    profiler *p = user;
+    if (!p->problem[0])
+        mp_locality_layer_output(&p->loc, layer, hidden, n, d);
 }
 
 static int profiler_init(profiler *p, const mp_config *cfg, mp_error *err)
@@ -192,6 +209,7 @@ static void profiler_free(profiler *p)
     free(p->counts);
     free(p->mass);
     free(p->routed);
+    mp_locality_free(&p->loc);
     memset(p, 0, sizeof *p);
 }
 
@@ -218,14 +236,17 @@ static int run_all(mp_model_run *run, const mp_chunks *c, profiler *p, bool quie
     int32_t *tokens = malloc((size_t)per * (size_t)c->ctx * sizeof *tokens);
     float *logits = malloc((size_t)per * (size_t)c->ctx * (size_t)run->vocab * sizeof *logits);
     int rc = tokens && logits ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
-    mp_engine_hooks hooks = {p, on_linear_input, on_routing, NULL};
+    mp_engine_hooks hooks = {p, on_linear_input, on_routing, on_layer_output};
     mp_progress progress;
     mp_progress_start(&progress, "profile", (uint64_t)c->n_chunks, false, quiet);
     for (int64_t c0 = 0; !rc && c0 < c->n_chunks; c0 += per) {
         int n = c->n_chunks - c0 < per ? (int)(c->n_chunks - c0) : per;
+        mp_locality_begin_batch(&p->loc, c0 * c->ctx);
         rc = mp_model_run_batch(run, &all, c0, n, tokens, logits, &hooks, err);
         if (!rc && p->problem[0])
             rc = mp_fail(err, MP_EXIT_IO, "%s", p->problem);
+        if (!rc && p->loc.problem[0])
+            rc = mp_fail(err, MP_EXIT_IO, "%s", p->loc.problem);
         mp_progress_add(&progress, (uint64_t)n);
     }
     mp_progress_finish(&progress);
@@ -347,10 +368,10 @@ static json_t *summary_json(const mp_run_options *o, const mp_chunks *c, const p
                                                 "max_share", s.max_share, "never_routed", unused));
     }
     json_int_t tokens = (json_int_t)(c->n_chunks * c->ctx);
-    return json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:o, s:i, s:f, s:f}", "stats", o->output, "tokens", tokens,
+    return json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:o, s:i, s:o, s:f, s:f}", "stats", o->output, "tokens", tokens,
                      "chunks", (json_int_t)c->n_chunks, "ctx", c->ctx, "experts", p->n_experts, "linears", p->n_lin,
-                     "layers", layers, "never_routed", never, "seconds", secs,
-                     "tokens_per_s", secs > 0 ? (double)tokens / secs : 0.0);
+                     "layers", layers, "never_routed", never, "routing_locality", mp_locality_json(&p->loc),
+                     "seconds", secs, "tokens_per_s", secs > 0 ? (double)tokens / secs : 0.0);
 }
 
 static int never_in_layer(const profiler *p, int li)
@@ -394,12 +415,35 @@ static void print_summary(const mp_run_options *o, const mp_chunks *c, const pro
     }
     printf("\n");
     print_never_routed(p);
+    mp_locality_print(&p->loc);
+}
+
+/* Takes "--routing-trace FILE" out of argv (the shared run options do not know it);
+ * argc is updated. */
+static int take_trace_option(int *argc, char **argv, const char **trace, mp_error *err)
+{
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--routing-trace") != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (i + 1 >= *argc)
+            return mp_fail(err, MP_EXIT_INPUT, "--routing-trace: expected a file name");
+        *trace = argv[++i];
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return MP_OK;
 }
 
 int mp_cmd_profile(int argc, char **argv, mp_error *err)
 {
     mp_run_options o;
-    int rc = mp_run_options_parse(&o, argc, argv, MP_RUN_NEEDS_OUTPUT, profile_help, err);
+    const char *trace = NULL;
+    int rc = take_trace_option(&argc, argv, &trace, err);
+    if (!rc)
+        rc = mp_run_options_parse(&o, argc, argv, MP_RUN_NEEDS_OUTPUT, profile_help, err);
     if (rc || o.common.help)
         return rc;
     mp_model_run run;
@@ -411,8 +455,11 @@ int mp_cmd_profile(int argc, char **argv, mp_error *err)
         return rc;
     rc = mp_chunks_load(&c, o.model, o.text, o.tokens, o.ctx, o.max_chunks, err);
     if (!rc) rc = profiler_init(&p, mp_wsrc_config(&run.src), err);
+    if (!rc) rc = mp_locality_init(&p.loc, run.engine, &run.src, c.ctx, c.n_chunks * c.ctx, err);
     if (!rc) rc = run_all(&run, &c, &p, o.common.quiet || o.common.json, err);
+    if (!rc) rc = mp_locality_finish(&p.loc, err);
     if (!rc) rc = write_stats(&o, &run, &c, &p, err);
+    if (!rc && trace) rc = mp_locality_write_trace(&p.loc, trace, err);
     double secs = mp_now() - t0;
     if (!rc && o.common.json) {
         json_t *summary = summary_json(&o, &c, &p, secs);
