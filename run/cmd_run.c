@@ -187,6 +187,8 @@ int mp_cmd_run(int argc, char **argv, mp_error *err)
         return rc;
     }
     rc = mp_runtime_open(&s.rt, s.o.pack, &s.o.runtime, err);
+    if (!rc && s.o.ignore_eos)
+        s.rt.n_eos = 0;
     if (!rc) rc = mp_sampler_init(&s.sampler, &s.o.sampling, s.rt.cfg.vocab, err);
     if (!rc && s.o.chat) {
         rc = mp_chat_open(&s.chat, s.o.pack, err);

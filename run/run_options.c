@@ -17,6 +17,7 @@ const char *mp_run_help =
     "                       reset between prompts; with --chat the conversation goes on)\n"
     "  --chat               wrap prompts in the checkpoint's chat template as a user message\n"
     "  --max-tokens N       tokens to generate per prompt [256]\n"
+    "  --ignore-eos         go on past end-of-sequence tokens (benchmarks)\n"
     "  --temp T             temperature; 0 = greedy [0.8]\n"
     "  --top-k K            keep the K most likely tokens; 0 = all [40]\n"
     "  --top-p P            keep the most likely tokens up to mass P [0.95]\n"
@@ -69,6 +70,8 @@ static int parse_flag(mp_run_cli *o, const char *arg)
         o->chat = true;
     else if (strcmp(arg, "--stats") == 0)
         o->stats = true;
+    else if (strcmp(arg, "--ignore-eos") == 0)
+        o->ignore_eos = true;
     else if (strcmp(arg, "--page-cache") == 0)
         o->runtime.page_cache = true;
     else if (strcmp(arg, "--no-prefetch") == 0)

@@ -9,7 +9,7 @@
 typedef struct {
     mp_common_opts common;
     const char *pack, *prompt, *prompt_file, *prompt_ids, *perplexity;
-    bool interactive, chat, stats, raw;
+    bool interactive, chat, stats, ignore_eos;
     int max_tokens, ctx, chunks;
     mp_sampler_opts sampling;
     mp_runtime_opts runtime;
