@@ -190,13 +190,15 @@ static void evict(mp_expert_cache *c, slot *s)
     c->held -= s->alloc;
 }
 
-static slot *pick_victim(mp_expert_cache *c)
+/* Hinted records not used yet are spared while anything else can go: they were
+ * read because they are about to be needed. */
+static slot *pick_victim(mp_expert_cache *c, bool spare_hinted)
 {
     slot *best = NULL;
     int n = c->n_layers * c->n_experts;
     for (int i = 0; i < n; i++) {
         slot *s = &c->slots[i];
-        if (s->state == SLOT_RESIDENT && s->refs == 0 && !s->pinned &&
+        if (s->state == SLOT_RESIDENT && s->refs == 0 && !s->pinned && !(spare_hinted && s->hinted) &&
             (!best || mp_policy_evicts_first(c->opts.policy, &s->use, &best->use)))
             best = s;
     }
@@ -211,7 +213,9 @@ enum { RESERVED, WAITED, NO_ROOM };
 static int reserve(mp_expert_cache *c, uint64_t need, bool for_hint)
 {
     while (c->opts.capacity - c->held < need) {
-        slot *victim = pick_victim(c);
+        slot *victim = pick_victim(c, true);
+        if (!victim && !for_hint)
+            victim = pick_victim(c, false);
         if (victim) {
             evict(c, victim);
             continue;

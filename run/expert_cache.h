@@ -13,7 +13,9 @@
 
 /* Which unpinned, unacquired record to evict: least recently used, least often used
  * since open, or lowest routing frequency in the manifest's routing_stats (ties and
- * packs without stats: least recently used). Names "lru", "lfu", "freq". */
+ * packs without stats: least recently used). Names "lru", "lfu", "freq". LFU is the
+ * default: on moby-mixtral's routing it matches freq (within 0.2% hit rate) without
+ * needing stats and beats LRU by 2-8 points (see the cache_replay tool). */
 typedef enum { MP_EVICT_LRU, MP_EVICT_LFU, MP_EVICT_FREQ } mp_evict_policy;
 #define MP_EVICT_DEFAULT MP_EVICT_LFU
 
@@ -53,7 +55,8 @@ int mp_expert_cache_acquire(mp_expert_cache *c, int layer, int expert, const uin
 void mp_expert_cache_release(mp_expert_cache *c, int layer, int expert);
 /* A hint: these experts of this layer are likely needed soon; the absent ones are
  * read on the background thread, dropped when they do not fit without evicting an
- * acquired or pinned record. Returns at once; a no-op without the prefetch thread. */
+ * acquired, pinned or hinted-but-unused record (hinted records are also the last an
+ * acquire evicts). Returns at once; a no-op without the prefetch thread. */
 void mp_expert_cache_prefetch(mp_expert_cache *c, int layer, const int *experts, int n);
 
 /* Counters since open. Per layer: hits, misses (reads on the caller's path),
