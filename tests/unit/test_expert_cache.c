@@ -350,6 +350,25 @@ static void expect_failure_at_first_need(const char *copy, bool prefetch, const 
     mp_pack_close(&p);
 }
 
+/* mp_pack_open still checks every tier at open (exit 2); a deferred pack read
+ * without the cache fails at the record, exit 3, and reads the other tiers. */
+static void missing_tier_without_cache(const char *copy)
+{
+    mp_pack p;
+    mp_error err = {0};
+    assert_int_equal(mp_pack_open(&p, copy, &err), MP_EXIT_INPUT);
+    assert_non_null(strstr(err.msg, "tier-2.bin: missing"));
+    mp_error_clear(&err);
+    assert_int_equal(mp_pack_open_deferred(&p, copy, &err), 0);
+    uint8_t *raw = malloc(want_len[1][6]);
+    assert_int_equal(mp_pack_read_record(&p, 1 + 1 * EXPERTS + 6, raw, true, &err), MP_EXIT_IO);
+    assert_non_null(strstr(err.msg, "record 15 (layer 1 expert 6)"));
+    assert_int_equal(mp_pack_read_record(&p, 1 + 1 * EXPERTS + 2, raw, true, &err), 0);
+    assert_memory_equal(raw, want[1][2], want_len[1][2]); /* same layer: same length */
+    free(raw);
+    mp_pack_close(&p);
+}
+
 static void flip_byte(const char *path, long offset)
 {
     FILE *f = fopen(path, "r+b");
@@ -371,6 +390,7 @@ static void test_damaged_tiers(void **state)
         copy_pack(copy);
         assert_int_equal(unlink(tier), 0);
         expect_failure_at_first_need(copy, prefetch, "missing");
+        missing_tier_without_cache(copy);
 
         copy_pack(copy);
         struct stat st;
