@@ -22,7 +22,7 @@ ifeq ($(SAN),1)
 endif
 CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
-LDFLAGS := -fopenmp $(if $(filter 1,$(SAN)),$(SANFLAGS))
+LDFLAGS := -fopenmp -pthread $(if $(filter 1,$(SAN)),$(SANFLAGS))
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c report/*.c model/*.c tokenizer/*.c engine/*.c quant/*.c convert/*.c prune/*.c verify/*.c run/*.c export/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -122,7 +122,8 @@ static int check_tier_header(mp_pack_tier *t, int index, mp_error *err)
     return MP_OK;
 }
 
-static int open_tier(mp_pack *p, int i, json_t *entry, mp_error *err)
+/* The manifest's entry for tier i: file name, size, record count, codec. */
+static int parse_tier_entry(mp_pack *p, int i, json_t *entry, mp_error *err)
 {
     mp_pack_tier *t = &p->tiers[i];
     char expected[32];
@@ -136,17 +137,34 @@ static int open_tier(mp_pack *p, int i, json_t *entry, mp_error *err)
                        p->dir, i, i, expected);
     t->zstd = strcmp(json_string_value(codec), "zstd") == 0;
     t->path = mp_path_join(p->dir, expected);
-    t->fd = t->path ? open(t->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK) : -1;
-    struct stat st;
-    if (t->fd < 0 || fstat(t->fd, &st) != 0 || !S_ISREG(st.st_mode))
-        return mp_fail(err, MP_EXIT_INPUT, "%s: missing or not a regular file", t->path ? t->path : p->dir);
-    if ((uint64_t)st.st_size != t->bytes)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: %lld bytes, the manifest says %llu", t->path, (long long)st.st_size,
-                       (unsigned long long)t->bytes);
-    return check_tier_header(t, i, err);
+    return t->path ? MP_OK : mp_fail(err, MP_EXIT_IO, "%s: out of memory", p->dir);
 }
 
-static int open_tiers(mp_pack *p, mp_error *err)
+/* Opens tier i's file read-only and checks it against the manifest (size, header);
+ * *fd is the open descriptor on success, -1 on failure. */
+static int open_tier_file(const mp_pack_tier *manifest_tier, int i, int *fd, mp_error *err)
+{
+    mp_pack_tier t = *manifest_tier;
+    t.fd = open(t.path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    int rc = MP_OK;
+    if (t.fd < 0 || fstat(t.fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: missing or not a regular file", t.path);
+    else if ((uint64_t)st.st_size != t.bytes)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: %lld bytes, the manifest says %llu", t.path, (long long)st.st_size,
+                     (unsigned long long)t.bytes);
+    else
+        rc = check_tier_header(&t, i, err);
+    if (rc != MP_OK && t.fd >= 0) {
+        close(t.fd);
+        t.fd = -1;
+    }
+    *fd = t.fd;
+    return rc;
+}
+
+/* Expert tiers (>= 1) stay closed when deferred: they are opened at first need. */
+static int open_tiers(mp_pack *p, bool deferred, mp_error *err)
 {
     json_t *tiers = json_object_get(p->manifest, "tiers");
     if (!json_is_array(tiers) || json_array_size(tiers) == 0 || json_array_size(tiers) > 1024)
@@ -158,7 +176,10 @@ static int open_tiers(mp_pack *p, mp_error *err)
     for (int i = 0; i < p->n_tiers; i++)
         p->tiers[i].fd = -1;
     for (int i = 0; i < p->n_tiers; i++) {
-        int rc = open_tier(p, i, json_array_get(tiers, (size_t)i), err);
+        int rc = parse_tier_entry(p, i, json_array_get(tiers, (size_t)i), err);
+        p->tiers[i].deferred = deferred && i >= 1;
+        if (rc == MP_OK && !p->tiers[i].deferred)
+            rc = open_tier_file(&p->tiers[i], i, &p->tiers[i].fd, err);
         if (rc != MP_OK)
             return rc;
     }
@@ -369,13 +390,13 @@ static int finish_tensors(mp_pack *p, mp_error *err)
     return MP_OK;
 }
 
-int mp_pack_open(mp_pack *p, const char *dir, mp_error *err)
+static int open_pack(mp_pack *p, const char *dir, bool deferred, mp_error *err)
 {
     memset(p, 0, sizeof *p);
     p->dir = mp_strdup(dir);
     int rc = p->dir ? load_manifest(p, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
     if (rc == MP_OK)
-        rc = open_tiers(p, err);
+        rc = open_tiers(p, deferred, err);
     if (rc == MP_OK)
         rc = parse_tensors(p, err); /* counts first: records check their part indices */
     if (rc == MP_OK)
@@ -385,6 +406,27 @@ int mp_pack_open(mp_pack *p, const char *dir, mp_error *err)
     if (rc != MP_OK)
         mp_pack_close(p);
     return rc;
+}
+
+int mp_pack_open(mp_pack *p, const char *dir, mp_error *err)
+{
+    return open_pack(p, dir, false, err);
+}
+
+int mp_pack_open_deferred(mp_pack *p, const char *dir, mp_error *err)
+{
+    return open_pack(p, dir, true, err);
+}
+
+int mp_pack_tier_open(const mp_pack *p, int rec, int *fd, mp_error *err)
+{
+    const mp_pack_record *r = &p->records[rec];
+    mp_error why = {0};
+    if (open_tier_file(&p->tiers[r->tier], r->tier, fd, &why) == MP_OK)
+        return MP_OK;
+    char label[160];
+    mp_pack_record_label(p, rec, label, sizeof label);
+    return mp_fail(err, MP_EXIT_IO, "%s: %s is needed but its tier file is unusable: %s", p->dir, label, why.msg);
 }
 
 void mp_pack_close(mp_pack *p)
@@ -430,21 +472,46 @@ static int decompress_record(const mp_pack *p, int rec, const uint8_t *stored, u
     return MP_OK;
 }
 
-int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, bool verify, mp_error *err)
+int mp_pack_decode_record(const mp_pack *p, int rec, const uint8_t *stored, uint8_t *raw, bool verify, mp_error *err)
+{
+    const mp_pack_record *r = &p->records[rec];
+    if (verify && XXH3_64bits(stored, r->length) != r->xxh3) {
+        char label[160];
+        mp_pack_record_label(p, rec, label, sizeof label);
+        return mp_fail(err, MP_EXIT_IO, "%s: %s: checksum mismatch, the record is corrupt", p->dir, label);
+    }
+    if (r->zstd)
+        return decompress_record(p, rec, stored, raw, err);
+    if (stored != raw)
+        memcpy(raw, stored, r->length);
+    return MP_OK;
+}
+
+/* A deferred tier is opened for this one read: a reader without a cache of its own
+ * still fails at first need, naming the record. */
+static int read_stored(const mp_pack *p, int rec, uint8_t *stored, mp_error *err)
 {
     const mp_pack_record *r = &p->records[rec];
     const mp_pack_tier *t = &p->tiers[r->tier];
+    int fd = t->fd, rc = MP_OK;
+    if (fd < 0)
+        rc = mp_pack_tier_open(p, rec, &fd, err);
+    if (rc == MP_OK)
+        rc = mp_pread_full(fd, stored, r->length, r->offset, t->path, err);
+    if (fd >= 0 && fd != t->fd)
+        close(fd);
+    return rc;
+}
+
+int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, bool verify, mp_error *err)
+{
+    const mp_pack_record *r = &p->records[rec];
     uint8_t *stored = r->zstd ? malloc(r->length ? r->length : 1) : raw;
     if (!stored)
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", p->dir);
-    int rc = mp_pread_full(t->fd, stored, r->length, r->offset, t->path, err);
-    if (rc == MP_OK && verify && XXH3_64bits(stored, r->length) != r->xxh3) {
-        char label[160];
-        mp_pack_record_label(p, rec, label, sizeof label);
-        rc = mp_fail(err, MP_EXIT_IO, "%s: %s: checksum mismatch, the record is corrupt", p->dir, label);
-    }
-    if (rc == MP_OK && r->zstd)
-        rc = decompress_record(p, rec, stored, raw, err);
+    int rc = read_stored(p, rec, stored, err);
+    if (rc == MP_OK)
+        rc = mp_pack_decode_record(p, rec, stored, raw, verify, err);
     if (r->zstd)
         free(stored);
     return rc;
