@@ -25,7 +25,10 @@ const char *mp_run_help =
     "  --seed S             the sampler's seed: the same seed gives the same text [0]\n"
     "  --budget SIZE        bytes of weights held in memory (tier 0 + cached experts), e.g.\n"
     "                       2G; default: every expert stays once read\n"
-    "  --policy lru|lfu|freq  which unpinned expert the cache evicts [freq]\n"
+    "  --policy lru|lfu|freq  which unpinned expert the cache evicts: least recently used,\n"
+    "                       least often used, or least often routed by the manifest's\n"
+    "                       routing_stats [lfu]; the hottest experts by routing_stats are\n"
+    "                       pinned (up to half the cache) whatever the policy\n"
     "  --page-cache         read experts through the page cache (default: O_DIRECT, so the\n"
     "                       budget is what the machine spends)\n"
     "  --no-prefetch        no background reading of the next layer's likely experts\n"
@@ -53,13 +56,9 @@ static int parse_float(const char *name, const char *text, double min, double ma
 
 static int parse_policy(const char *text, mp_evict_policy *out, mp_error *err)
 {
-    static const char *const names[] = {"lru", "lfu", "freq"};
-    for (int i = 0; i < 3; i++)
-        if (strcmp(text, names[i]) == 0) {
-            *out = (mp_evict_policy)i;
-            return MP_OK;
-        }
-    return mp_fail(err, MP_EXIT_INPUT, "--policy \"%s\": expected lru, lfu or freq", text);
+    if (mp_evict_policy_parse(text, out) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "--policy \"%s\": expected lru, lfu or freq", text);
+    return MP_OK;
 }
 
 static int parse_flag(mp_run_cli *o, const char *arg)
@@ -140,7 +139,7 @@ int mp_run_cli_parse(mp_run_cli *o, int argc, char **argv, mp_error *err)
     memset(o, 0, sizeof *o);
     o->max_tokens = 256;
     o->sampling = (mp_sampler_opts){.temp = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f};
-    o->runtime = (mp_runtime_opts){.mode = MP_KERN_FAST, .policy = MP_EVICT_FREQ, .prefetch = true};
+    o->runtime = (mp_runtime_opts){.mode = MP_KERN_FAST, .policy = MP_EVICT_DEFAULT, .prefetch = true};
     for (int i = 1; i < argc; i++) {
         int got = mp_cli_common(&o->common, argc, argv, &i, err);
         if (got == 0)

@@ -68,8 +68,11 @@ static uint64_t expert_bytes(const mp_pack *p)
 
 static int open_cache(mp_runtime *r, const mp_runtime_opts *o, uint64_t tier0, mp_error *err)
 {
-    mp_expert_cache_opts co = {.capacity = UINT64_MAX, .policy = o->policy, .page_cache = o->page_cache,
-                               .prefetch = o->prefetch};
+    mp_expert_cache_opts co;
+    mp_expert_cache_opts_default(&co);
+    co.policy = o->policy;
+    co.page_cache = o->page_cache;
+    co.prefetch = o->prefetch;
     if (o->budget > 0) {
         if (o->budget <= tier0)
             return mp_fail(err, MP_EXIT_INPUT, "--budget %llu bytes: tier 0 alone needs %llu bytes",
@@ -84,7 +87,7 @@ int mp_runtime_open(mp_runtime *r, const char *pack_dir, const mp_runtime_opts *
 {
     memset(r, 0, sizeof *r);
     char *cfg_path = mp_path_join(pack_dir, "config.json");
-    int rc = mp_pack_open(&r->pack, pack_dir, err);
+    int rc = mp_pack_open_deferred(&r->pack, pack_dir, err);
     if (!rc) rc = cfg_path ? mp_config_read(&r->cfg, cfg_path, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
     free(cfg_path);
     if (!rc) rc = load_tokenizer(r, pack_dir, err);
