@@ -9,7 +9,9 @@
  *   - the text of a trailing run of <0xXX> tokens (ByteFallback): HF turns a whole run
  *     into U+FFFD when any byte of it is invalid, so even valid characters in it are
  *     final only once a token that is not a byte ends the run;
- *   - a tail the clean-up could rewrite (" " before ".", " n" before "'t").
+ *   - a tail the clean-up could rewrite (" " before ".", " n" before "'t");
+ *   - with a BPEDecoder, the last token's text (its suffix becomes "" while it is the
+ *     last token, " " once another follows).
  * Once the window's text has all been given out and the window is long, it is cut to
  * its last few ids, which stay as context: their text is decoded again but not given
  * out again, so the cost per id stays bounded. */
@@ -25,10 +27,11 @@ struct mp_detok {
     const mp_tokenizer *t;
     int skip_special;
     bool byte_fallback;    /* the decoder has a ByteFallback step */
+    bool bpe_suffix;       /* the decoder has a BPEDecoder step */
     mp_id_list win;        /* the ids of the window */
     size_t done;           /* bytes of the window's text given out */
     mp_pieces text;        /* the window's text */
-    mp_pieces head;        /* the text without the trailing byte tokens */
+    mp_pieces head;        /* the text of the ids before the first open one */
     mp_pieces list, spare; /* scratch of decoding */
 };
 
@@ -42,8 +45,10 @@ int mp_detok_new(const mp_tokenizer *t, int skip_special, mp_detok **out, mp_err
         return mp_fail(err, MP_EXIT_IO, "streaming decoder: out of memory");
     d->t = t;
     d->skip_special = skip_special;
-    for (size_t i = 0; i < t->n_dec; i++)
+    for (size_t i = 0; i < t->n_dec; i++) {
         d->byte_fallback |= t->dec[i].kind == MP_DEC_BYTE_FALLBACK;
+        d->bpe_suffix |= t->dec[i].kind == MP_DEC_BPE;
+    }
     *out = d;
     return MP_OK;
 }
@@ -65,22 +70,27 @@ static int decode(mp_detok *d, size_t n, mp_pieces *into, mp_error *err)
     return mp_decode_text(d->t, d->win.v, n, d->skip_special, &d->list, &d->spare, into, err);
 }
 
-/* Where the trailing run of byte tokens of the window starts (ids the decoder does
- * not see do not end it), or the window's length when there is none. */
-static size_t byte_run_start(const mp_detok *d)
+/* The first id of the window whose text a later id could still change: the start
+ * of the trailing run of byte tokens (ids the decoder does not see do not end it),
+ * with a BPEDecoder the last id the decoder sees; the window's length when none. */
+static size_t first_open_id(const mp_detok *d)
 {
-    size_t start = d->win.n;
-    for (size_t i = d->win.n; i-- > 0;) {
+    size_t open = d->win.n;
+    bool in_run = d->byte_fallback, last_seen = false;
+    for (size_t i = d->win.n; i-- > 0 && (in_run || (d->bpe_suffix && !last_seen));) {
         size_t len;
         int32_t id = d->win.v[i];
         const char *s = mp_decode_string(d->t, id, &len);
         if (!s || (d->skip_special && mp_tokenizer_is_special(d->t, id)))
             continue;
-        if (mp_dec_byte_token(s, len) < 0)
-            break;
-        start = i;
+        if (d->bpe_suffix && !last_seen)
+            open = i;
+        last_seen = true;
+        in_run = in_run && mp_dec_byte_token(s, len) >= 0;
+        if (in_run)
+            open = i;
     }
-    return start;
+    return open;
 }
 
 static size_t common_prefix(const mp_pieces *a, const mp_pieces *b)
@@ -96,9 +106,9 @@ static int final_length(mp_detok *d, size_t *out, mp_error *err)
 {
     const char *s = d->text.buf;
     size_t n = d->text.used;
-    size_t run = d->byte_fallback ? byte_run_start(d) : d->win.n;
-    if (run < d->win.n) {
-        int rc = decode(d, run, &d->head, err);
+    size_t open = first_open_id(d);
+    if (open < d->win.n) {
+        int rc = decode(d, open, &d->head, err);
         if (rc != MP_OK)
             return rc;
         size_t same = common_prefix(&d->head, &d->text);
