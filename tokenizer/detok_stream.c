@@ -81,7 +81,7 @@ static size_t first_open_id(const mp_detok *d)
         size_t len;
         int32_t id = d->win.v[i];
         const char *s = mp_decode_string(d->t, id, &len);
-        if (!s || (d->skip_special && mp_tokenizer_is_special(d->t, id)))
+        if (!s || (d->skip_special && d->t->special_of_id[id]))
             continue;
         if (d->bpe_suffix && !last_seen)
             open = i;

@@ -71,7 +71,8 @@ int mp_tokenizer_decode(const mp_tokenizer *t, const int32_t *ids, size_t n, int
  * back: an incomplete UTF-8 character (U+FFFD at the end), a run of byte-fallback
  * tokens (one invalid byte later turns the whole run into U+FFFD), a tail the
  * clean-up could still rewrite (" n" before "'t"). A window of recent ids is decoded
- * each time, so the cost per id stays bounded. *out (out_len bytes, not
+ * each time, so the cost per id stays bounded (within a run of byte tokens it grows
+ * with the run, which must be decoded whole). *out (out_len bytes, not
  * NUL-terminated) is valid until the next call. */
 typedef struct mp_detok mp_detok;
 int mp_detok_new(const mp_tokenizer *t, int skip_special, mp_detok **out, mp_error *err);
@@ -80,8 +81,9 @@ int mp_detok_push(mp_detok *d, int32_t id, const char **out, size_t *out_len, mp
 int mp_detok_finish(mp_detok *d, const char **out, size_t *out_len, mp_error *err);
 void mp_detok_free(mp_detok *d);
 
-/* Whether decoding with skip_special drops id: an added token marked special (or a
- * piece spelled like one), for EOS handling too. */
+/* Whether id is an added token marked special (EOS handling, and what skip_special
+ * drops: HF drops by string, so also a model piece spelled like a special token, but
+ * not a normalized special token the normalizer rewrites; decoding follows HF). */
 int mp_tokenizer_is_special(const mp_tokenizer *t, int32_t id);
 
 /* The id of a token string (an added token's content first, then the model's

@@ -25,7 +25,9 @@ const char *mp_decode_string(const mp_tokenizer *t, int32_t id, size_t *len)
 
 int mp_tokenizer_is_special(const mp_tokenizer *t, int32_t id)
 {
-    return id >= 0 && (size_t)id < mp_tokenizer_vocab(t)->n_ids && t->special_of_id[id];
+    if (id < 0 || (size_t)id >= mp_tokenizer_vocab(t)->n_ids || t->added_of_id[id] < 0)
+        return 0;
+    return t->added[t->added_of_id[id]].special;
 }
 
 int32_t mp_tokenizer_id(const mp_tokenizer *t, const char *piece)
