@@ -28,7 +28,8 @@ printf 'héllo wörld — naïve café, 日本語のテキスト, 中文字符, 
 printf '🎉 family 👨‍👩‍👧‍👦 flag 🇫🇷 thumbs 👍🏽 😀😃😄' >"$TMP/texts/emoji"
 printf '𠜎𠜱𝄞ꙮ𓀀 a𠀋b 𝕏' >"$TMP/texts/byte_fallback_only"
 printf '   three leading spaces\n\ttab  two  spaces   \n\n ' >"$TMP/texts/spaces"
-printf '<s>hi</s> <|im_end|><|endoftext|><bos> <eos><|begin_of_text|>x<|end_of_text|>' >"$TMP/texts/specials"
+printf '<s>hi</s> <|im_end|><|endoftext|><bos> <eos><|begin_of_text|>x<|end_of_text|><｜begin▁of▁sentence｜>y<|start|>z<|return|>' \
+    >"$TMP/texts/specials"
 cp "$ROOT/tests/data/hostile.txt" "$TMP/texts/hostile"
 
 # check_tokenizer NAME DIR: every text's ids and random ids, decoded and streamed.
