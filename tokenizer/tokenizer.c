@@ -167,5 +167,11 @@ void mp_tokenizer_free(mp_tokenizer *t)
     mp_added_set_free(&t->added_normalized);
     free(t->post.before);
     free(t->post.after);
+    for (size_t i = 0; i < t->n_dec; i++)
+        mp_dec_step_free(&t->dec[i]);
+    free(t->dec);
+    free(t->decoder_error);
+    free(t->added_of_id);
+    free(t->special_of_id);
     free(t);
 }

@@ -2,8 +2,8 @@
  * post-processor, and tokenizer_config.json beside it; the model, normalizer and
  * pre-tokenizer are in tokenizer_load_model.c and tokenizer_load_steps.c. Every
  * setting the encoder does not implement is refused with the file, the field and what
- * was expected; settings that do not change the ids (decoder, truncation, padding,
- * trim_offsets) are not read. */
+ * was expected; settings that do not change the ids (truncation, padding, trim_offsets)
+ * are not read. The decoder is read in tokenizer_load_decoder.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,15 +262,6 @@ static int load_post_processor(mp_loader *l, json_t *p, const char *where)
 
 /* ---- tokenizer_config.json ---- */
 
-/* The id of a token named in tokenizer_config.json: an added token or a vocabulary piece. */
-static int32_t token_id(const mp_tokenizer *t, const char *s)
-{
-    for (size_t i = 0; i < t->n_added; i++)
-        if (strcmp(t->added[i].content, s) == 0)
-            return t->added[i].id;
-    return mp_vocab_find(mp_tokenizer_vocab(t), s, strlen(s));
-}
-
 /* add_bos_token / add_eos_token, when present, replace what the post-processor puts
  * before / after the sequence with bos_token / eos_token or nothing, as transformers'
  * Llama-style tokenizers rebuild their post-processor from these flags. */
@@ -288,7 +279,7 @@ static int config_flag(mp_loader *l, json_t *cfg, const char *flag_key, const ch
         return MP_OK;
     json_t *tok = json_object_get(cfg, token_key);
     const char *name = json_is_object(tok) ? json_string_value(json_object_get(tok, "content")) : json_string_value(tok);
-    int32_t id = name ? token_id(l->t, name) : -1;
+    int32_t id = name ? mp_tokenizer_id(l->t, name) : -1;
     if (id < 0)
         return mp_fail(l->err, MP_EXIT_INPUT, "%s: %s: expected a token of the tokenizer (%s is true), found %s%s%s",
                        l->path, token_key, flag_key, name ? "\"" : "", name ? name : "none", name ? "\"" : "");
@@ -310,6 +301,9 @@ static int load_config(mp_loader *l, const char *config_path)
         rc = config_flag(&cl, cfg, "add_bos_token", "bos_token", &post->before, &post->n_before);
     if (rc == MP_OK)
         rc = config_flag(&cl, cfg, "add_eos_token", "eos_token", &post->after, &post->n_after);
+    /* read as transformers' decode uses it; anything but a boolean is its default, false */
+    if (rc == MP_OK)
+        l->t->cleanup_spaces = json_is_true(json_object_get(cfg, "clean_up_tokenization_spaces"));
     json_decref(cfg);
     return rc;
 }
@@ -348,7 +342,8 @@ static int load_all(mp_loader *l, json_t *root, const char *config_path)
         mp_load_normalizer(l, json_object_get(root, "normalizer"), "normalizer") != MP_OK ||
         mp_load_pretokenizer(l, json_object_get(root, "pre_tokenizer"), "pre_tokenizer") != MP_OK ||
         load_post_processor(l, json_object_get(root, "post_processor"), "post_processor") != MP_OK ||
-        prepare_added(l) != MP_OK)
+        prepare_added(l) != MP_OK || mp_load_decoder(l, json_object_get(root, "decoder")) != MP_OK ||
+        mp_load_decode_tables(l) != MP_OK)
         return l->err->code;
     return load_config(l, config_path);
 }

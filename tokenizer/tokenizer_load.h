@@ -28,8 +28,16 @@ int mp_load_bool(mp_loader *l, json_t *obj, const char *where, const char *key, 
 const char *mp_load_type(mp_loader *l, json_t *obj, const char *where);
 int mp_load_id(mp_loader *l, json_t *v, const char *where, int32_t *id);
 
+/* obj's pattern: {"String": s} or {"Regex": r}; exactly one of *string, *regex is set. */
+int mp_load_pattern(mp_loader *l, json_t *obj, const char *where, const char **string, const char **regex);
+
 int mp_load_model(mp_loader *l, json_t *model);
 int mp_load_normalizer(mp_loader *l, json_t *n, const char *where);
 int mp_load_pretokenizer(mp_loader *l, json_t *p, const char *where);
+/* The decoder (tokenizer_load_decoder.c); never fails for a decoder it cannot read,
+ * but keeps why in t->decoder_error, so that encoding still works. */
+int mp_load_decoder(mp_loader *l, json_t *d);
+/* The id -> added token and id -> special tables decoding looks tokens up in. */
+int mp_load_decode_tables(mp_loader *l);
 
 #endif

@@ -33,8 +33,7 @@ static int compile(mp_loader *l, const char *pattern, mp_regex **re, const char 
     return MP_OK;
 }
 
-/* pattern: {"String": s} or {"Regex": r}; exactly one of *string, *regex is set. */
-static int load_pattern(mp_loader *l, json_t *obj, const char *where, const char **string, const char **regex)
+int mp_load_pattern(mp_loader *l, json_t *obj, const char *where, const char **string, const char **regex)
 {
     json_t *pattern = json_object_get(obj, "pattern");
     *string = json_is_object(pattern) ? mp_load_string(l, pattern, where, "String", true) : NULL;
@@ -51,7 +50,7 @@ static int load_pattern(mp_loader *l, json_t *obj, const char *where, const char
 static int load_replace(mp_loader *l, json_t *n, const char *where)
 {
     const char *string, *regex;
-    if (load_pattern(l, n, where, &string, &regex) != MP_OK)
+    if (mp_load_pattern(l, n, where, &string, &regex) != MP_OK)
         return l->err->code;
     const char *content = mp_load_string(l, n, where, "content", false);
     if (!content)
@@ -224,7 +223,7 @@ static int load_split(mp_loader *l, json_t *p, const char *where)
     const char *string, *regex;
     mp_split_behavior behavior;
     bool invert;
-    if (load_pattern(l, p, where, &string, &regex) != MP_OK || load_behavior(l, p, where, NULL, &behavior) != MP_OK ||
+    if (mp_load_pattern(l, p, where, &string, &regex) != MP_OK || load_behavior(l, p, where, NULL, &behavior) != MP_OK ||
         mp_load_bool(l, p, where, "invert", false, &invert) != MP_OK)
         return l->err->code;
     mp_pretok_step *st = add_pretok(l);

@@ -8,6 +8,7 @@
 #include "tokenizer.h"
 #include "tokenizer_added.h"
 #include "tokenizer_bpe.h"
+#include "tokenizer_decoders.h"
 #include "tokenizer_normalize.h"
 #include "tokenizer_pretok.h"
 #include "unicode_class.h"
@@ -35,6 +36,13 @@ struct mp_tokenizer {
     size_t n_added;
     mp_added_set added_raw, added_normalized;
     mp_template post;
+    mp_dec_step *dec;           /* the decoder, flattened */
+    size_t n_dec;
+    bool has_decoder;           /* tokenizer.json has one (none: the pieces joined with spaces) */
+    char *decoder_error;        /* why the decoder cannot be used, or NULL */
+    bool cleanup_spaces;        /* tokenizer_config.json's clean_up_tokenization_spaces */
+    int32_t *added_of_id;       /* by id: the index of its added token, or -1 */
+    unsigned char *special_of_id; /* by id: 1 when its string is a special added token's */
 };
 
 /* The id <-> string tables of the tokenizer's model. */

@@ -1,5 +1,5 @@
 /* moepack tokenize: the ids or pieces a model's tokenizer gives a text or a rendered
- * chat, so that users can check them against HF's. */
+ * chat, or the text of ids (--decode), so that users can check them against HF's. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +14,11 @@
 #include "verify_commands.h"
 
 static const char *tokenize_help =
-    "usage: moepack tokenize CKPT|PACK (--text FILE | --messages FILE.json) [options]\n\n"
+    "usage: moepack tokenize CKPT|PACK (--text FILE | --messages FILE.json | --tokens FILE) [options]\n\n"
     "Tokenizes a text with the model's tokenizer.json as HuggingFace tokenizers does, or renders\n"
     "chat messages with the model's chat template (chat_template.jinja or tokenizer_config.json's\n"
-    "chat_template) as transformers' apply_chat_template does and tokenizes the result.\n\n"
+    "chat_template) as transformers' apply_chat_template does and tokenizes the result; or\n"
+    "decodes ids back to text as HF's tokenizer.decode does (--decode, --tokens).\n\n"
     "  --text FILE             the text (UTF-8); its ids include the special tokens the\n"
     "                          post-processor adds (BOS...), as tokenizer(text) does\n"
     "  --no-special            without them (add_special_tokens=False)\n"
@@ -28,15 +29,19 @@ static const char *tokenize_help =
     "  --rendered              print the rendered chat text instead of ids\n"
     "  --ids                   print the ids, space-separated (default)\n"
     "  --pieces                print the vocabulary pieces, one per line\n"
-    "  --json                  {\"ids\", \"pieces\", \"count\", \"rendered\"} on stdout\n\n"
+    "  --json                  {\"ids\", \"pieces\", \"count\", \"rendered\"} on stdout\n"
+    "  --decode                print the text of the ids instead, as HF's tokenizer.decode gives\n"
+    "                          it (tokenizer.json's decoder), exactly, without a newline added\n"
+    "  --tokens FILE           decode these ids (decimal, whitespace-separated); implies --decode\n"
+    "  --skip-special          with --decode: drop special tokens (skip_special_tokens=True)\n\n"
     "exit codes: 0 ok, 2 bad input or usage, 3 I/O failure\n";
 
-typedef enum { OUT_IDS, OUT_PIECES, OUT_RENDERED } output_kind;
+typedef enum { OUT_IDS, OUT_PIECES, OUT_RENDERED, OUT_TEXT } output_kind;
 
 typedef struct {
     mp_common_opts common;
-    const char *model, *text, *messages;
-    bool no_special, generation_prompt;
+    const char *model, *text, *messages, *tokens;
+    bool no_special, generation_prompt, skip_special;
     output_kind output;
 } tokenize_opts;
 
@@ -52,6 +57,10 @@ static int parse_flag(tokenize_opts *o, const char *arg)
         o->output = OUT_PIECES;
     else if (strcmp(arg, "--rendered") == 0)
         o->output = OUT_RENDERED;
+    else if (strcmp(arg, "--decode") == 0)
+        o->output = OUT_TEXT;
+    else if (strcmp(arg, "--skip-special") == 0)
+        o->skip_special = true;
     else
         return 0;
     return 1;
@@ -67,6 +76,8 @@ static int parse_args(tokenize_opts *o, int argc, char **argv, mp_error *err)
         if (got == 0)
             got = mp_cli_value("--messages", argc, argv, &i, &o->messages, err);
         if (got == 0)
+            got = mp_cli_value("--tokens", argc, argv, &i, &o->tokens, err);
+        if (got == 0)
             got = parse_flag(o, argv[i]);
         if (got < 0)
             return err->code;
@@ -80,10 +91,14 @@ static int parse_args(tokenize_opts *o, int argc, char **argv, mp_error *err)
         return MP_OK;
     if (!o->model)
         return mp_fail(err, MP_EXIT_INPUT, "missing CKPT|PACK; see moepack tokenize --help");
-    if (!o->text == !o->messages)
-        return mp_fail(err, MP_EXIT_INPUT, "give --text FILE or --messages FILE.json (one of them)");
+    if (!!o->text + !!o->messages + !!o->tokens != 1)
+        return mp_fail(err, MP_EXIT_INPUT, "give --text FILE, --messages FILE.json or --tokens FILE (one of them)");
+    if (o->tokens)
+        o->output = OUT_TEXT;
     if (o->output == OUT_RENDERED && !o->messages)
         return mp_fail(err, MP_EXIT_INPUT, "--rendered goes with --messages");
+    if (o->skip_special && o->output != OUT_TEXT)
+        return mp_fail(err, MP_EXIT_INPUT, "--skip-special goes with --decode or --tokens");
     return MP_OK;
 }
 
@@ -188,6 +203,29 @@ static void print_json(const mp_tokenizer *tok, const int32_t *ids, size_t n, co
     json_decref(out);
 }
 
+/* --decode: the text of the ids, raw (or in JSON with the ids). */
+static int print_text(const tokenize_opts *o, const mp_tokenizer *tok, const int32_t *ids, size_t n, mp_error *err)
+{
+    char *text;
+    size_t len;
+    int rc = mp_tokenizer_decode(tok, ids, n, o->skip_special, &text, &len, err);
+    if (rc != MP_OK)
+        return rc;
+    if (o->common.json) {
+        json_t *id_list = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(id_list, json_integer(ids[i]));
+        json_t *out = json_pack("{s:o, s:s%}", "ids", id_list, "text", text, len);
+        json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("\n");
+        json_decref(out);
+    } else {
+        fwrite(text, 1, len, stdout);
+    }
+    free(text);
+    return MP_OK;
+}
+
 int mp_cmd_tokenize(int argc, char **argv, mp_error *err)
 {
     tokenize_opts o;
@@ -202,14 +240,18 @@ int mp_cmd_tokenize(int argc, char **argv, mp_error *err)
     mp_tokenizer *tok = NULL;
     if (o.messages)
         rc = render(&o, &rendered, &rendered_len, err);
+    else if (o.tokens)
+        rc = mp_tokens_read_file(o.tokens, &ids, &n, err);
     else
         rc = mp_read_small_file(o.text, 1ull << 32, &text, &len, err);
     if (rc == MP_OK && o.output != OUT_RENDERED)
         rc = mp_tokenizer_load(o.model, &tok, err);
-    if (rc == MP_OK && tok)
+    if (rc == MP_OK && tok && !o.tokens)
         rc = o.messages ? encode(tok, rendered, rendered_len, false, &ids, &n, err)
                         : encode(tok, text, len, !o.no_special, &ids, &n, err);
-    if (rc == MP_OK && o.common.json && tok)
+    if (rc == MP_OK && o.output == OUT_TEXT)
+        rc = print_text(&o, tok, ids, n, err);
+    else if (rc == MP_OK && o.common.json && tok)
         print_json(tok, ids, n, rendered, rendered_len);
     else if (rc == MP_OK)
         print_plain(&o, tok, ids, n, rendered, rendered_len);
