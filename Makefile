@@ -87,6 +87,7 @@ demo: deps
 	@rm -rf build/demo.mpk
 	./$(MOEPACK) convert tests/data/tiny-qwen3moe -o build/demo.mpk --scheme w4a16
 	./$(MOEPACK) check build/demo.mpk
+	./$(MOEPACK) run build/demo.mpk --prompt "Call me Ishmael. Some years ago" --seed 1 --max-tokens 64 --stats
 
 bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode $(BUILD)/pack_dump
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) ENGINE_LIMITS=$(abspath $(BUILD)/engine_limits) TOK_ENCODE=$(abspath $(BUILD)/tok_encode) \

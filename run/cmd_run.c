@@ -93,8 +93,10 @@ static int answer(run_session *s, const char *text, size_t len, const mp_token_l
         rc = mp_chat_reply(&s->chat, &s->rt, &reply, err);
     if (!rc && s->replies)
         record_reply(s, n, &reply);
-    if (!rc && out)
+    if (!rc && out) {
         fputc('\n', out);
+        fflush(out);
+    }
     mp_token_list_free(&prompt);
     mp_token_list_free(&reply);
     return rc;
