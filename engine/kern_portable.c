@@ -1,0 +1,304 @@
+/* The plain C kernels: always built, the reference the SIMD files are tested against,
+ * and the home of what they share (exact span decoding, integer staging, tile loops). */
+#include <string.h>
+
+#include "../core/dtype.h"
+#include "../formats/ggml_blocks.h"
+#include "kern_internal.h"
+
+bool mp_kern_fast_kind(mp_enc_kind k)
+{
+    return k == MP_ENC_W4 || (mp_ggml_is_grid(k) && k != MP_ENC_Q6_K);
+}
+
+int64_t mp_kern_row_bytes(const mp_packed *w)
+{
+    if (w->enc.kind == MP_ENC_W4)
+        return w->cols / 2;
+    return w->cols / mp_ggml_block_values(w->enc.kind) * mp_ggml_block_bytes(w->enc.kind);
+}
+
+/* Sections need not be aligned in memory: read fields bytewise. */
+static float load_f32(const uint8_t *p)
+{
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static float load_f16(const uint8_t *p)
+{
+    return mp_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
+}
+
+/* The w4 zero point of group k (row-major group index), 8 when symmetric. */
+static int w4_zero(const mp_packed *w, const mp_enc_layout *L, uint64_t k)
+{
+    if (w->enc.sym)
+        return 8;
+    uint8_t zb = w->raw[L->zeros_offset + k / 2];
+    return (k & 1) ? zb >> 4 : zb & 15;
+}
+
+static void decode_w4_span(const mp_packed *w, const mp_enc_layout *L, int64_t r, int64_t c0, int64_t c1,
+                           float *out)
+{
+    const uint8_t *q = w->raw + r * (w->cols / 2);
+    int g = w->enc.group;
+    for (int64_t j = c0 / g; j < c1 / g; j++) {
+        uint64_t k = (uint64_t)(r * L->groups_per_row + j);
+        float s = load_f16(w->raw + L->scales_offset + 2 * k);
+        int z = w4_zero(w, L, k);
+        for (int64_t c = j * g; c < (j + 1) * g; c += 2) {
+            uint8_t b = q[c / 2];
+            out[c - c0] = (float)((b & 15) - z) * s;
+            out[c - c0 + 1] = (float)((b >> 4) - z) * s;
+        }
+    }
+}
+
+static void decode_fp8_span(const mp_packed *w, const mp_enc_layout *L, int64_t r, int64_t c0, int64_t c1,
+                            float *out)
+{
+    const uint8_t *scales = w->raw + L->scales_offset;
+    mp_fp8_e4m3_to_f32_n(w->raw + r * w->cols + c0, out, (size_t)(c1 - c0));
+    if (w->enc.fp8_scale == MP_FP8_BLOCK) {
+        int64_t bpr = (w->cols + MP_FP8_BLOCK_SIZE - 1) / MP_FP8_BLOCK_SIZE;
+        const uint8_t *srow = scales + 4 * (uint64_t)((r / MP_FP8_BLOCK_SIZE) * bpr);
+        for (int64_t c = c0; c < c1; c++)
+            out[c - c0] *= load_f32(srow + 4 * (c / MP_FP8_BLOCK_SIZE));
+    } else {
+        float s = load_f32(scales + (w->enc.fp8_scale == MP_FP8_CHANNEL ? 4 * r : 0));
+        for (int64_t c = c0; c < c1; c++)
+            out[c - c0] *= s;
+    }
+}
+
+void mp_kern_decode_span(const mp_packed *w, const mp_enc_layout *L, int64_t r, int64_t c0, int64_t c1,
+                         float *out)
+{
+    uint64_t at = (uint64_t)(r * w->cols + c0), n = (uint64_t)(c1 - c0);
+    switch (w->enc.kind) {
+    case MP_ENC_F32:
+        memcpy(out, w->raw + 4 * at, 4 * n);
+        break;
+    case MP_ENC_BF16:
+        mp_decode_to_f32(MP_DT_BF16, w->raw + 2 * at, out, n);
+        break;
+    case MP_ENC_F16:
+        mp_decode_to_f32(MP_DT_F16, w->raw + 2 * at, out, n);
+        break;
+    case MP_ENC_FP8:
+        decode_fp8_span(w, L, r, c0, c1, out);
+        break;
+    case MP_ENC_W4:
+        decode_w4_span(w, L, r, c0, c1, out);
+        break;
+    default: {
+        int B = mp_ggml_block_values(w->enc.kind);
+        const uint8_t *b = w->raw + r * mp_kern_row_bytes(w) + c0 / B * mp_ggml_block_bytes(w->enc.kind);
+        mp_ggml_decode_blocks(w->enc.kind, b, (int64_t)n / B, out);
+        break;
+    }
+    }
+}
+
+/* ---- integer staging: per 32 values int8 codes q and a, b with w ≈ a·q + b ---- */
+
+static void stage_w4(const mp_packed *w, int64_t r, int64_t c0, int64_t c1, int8_t *q, float *a, float *b)
+{
+    mp_enc_layout L;
+    mp_encoding_layout(&w->enc, w->rows, w->cols, &L);
+    const uint8_t *p = w->raw + r * (w->cols / 2);
+    int g = w->enc.group;
+    for (int64_t c = c0; c < c1; c += 32) {
+        uint64_t k = (uint64_t)(r * L.groups_per_row + c / g);
+        int z = w4_zero(w, &L, k);
+        a[(c - c0) / 32] = load_f16(w->raw + L.scales_offset + 2 * k);
+        b[(c - c0) / 32] = 0;
+        for (int i = 0; i < 32; i += 2) {
+            uint8_t v = p[(c + i) / 2];
+            q[c - c0 + i] = (int8_t)((v & 15) - z);
+            q[c - c0 + i + 1] = (int8_t)((v >> 4) - z);
+        }
+    }
+}
+
+/* One 32-value block of q8_0, q4_0, q4_1 or iq4_nl. */
+static void stage_block32(mp_enc_kind k, const uint8_t *blk, int8_t *q, float *a, float *b)
+{
+    *a = load_f16(blk);
+    *b = 0;
+    if (k == MP_ENC_Q8_0) {
+        memcpy(q, blk + 2, 32);
+        return;
+    }
+    const uint8_t *nib = blk + 2;
+    if (k == MP_ENC_Q4_1) {
+        *b = load_f16(blk + 2);
+        nib = blk + 4;
+    }
+    for (int j = 0; j < 16; j++) {
+        int lo = nib[j] & 15, hi = nib[j] >> 4;
+        if (k == MP_ENC_Q4_0)
+            lo -= 8, hi -= 8;
+        else if (k == MP_ENC_IQ4_NL)
+            lo = mp_iq4nl_values[lo], hi = mp_iq4nl_values[hi];
+        q[j] = (int8_t)lo;
+        q[j + 16] = (int8_t)hi;
+    }
+}
+
+/* q4_K / q5_K (layout in formats/ggml_blocks.c qk_block): sub-block j has
+ * w = d·sc_j·q − dmin·m_j. */
+static void stage_qk(const uint8_t *blk, bool five, int8_t *q, float *a, float *b)
+{
+    float d = load_f16(blk), dmin = load_f16(blk + 2);
+    const uint8_t *scales = blk + 4, *qh = blk + 16, *ql = blk + (five ? 48 : 16);
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        mp_ggml_k4_scale_min(j, scales, &sc, &m);
+        a[j] = d * (float)sc;
+        b[j] = -(dmin * (float)m);
+        for (int l = 0; l < 32; l++) {
+            uint8_t byte = ql[32 * (j / 2) + l];
+            int v = (j & 1) ? byte >> 4 : byte & 15;
+            if (five && (qh[l] >> j & 1))
+                v += 16;
+            q[32 * j + l] = (int8_t)v;
+        }
+    }
+}
+
+static void stage_iq4_xs(const uint8_t *blk, int8_t *q, float *a, float *b)
+{
+    float d = load_f16(blk);
+    unsigned scales_h = (unsigned)(blk[2] | blk[3] << 8);
+    const uint8_t *scales_l = blk + 4, *qs = blk + 8;
+    for (int ib = 0; ib < 8; ib++, qs += 16) {
+        int ls = ((scales_l[ib / 2] >> 4 * (ib % 2)) & 0xF) | (int)(((scales_h >> 2 * ib) & 3) << 4);
+        a[ib] = d * (float)(ls - 32);
+        b[ib] = 0;
+        for (int j = 0; j < 16; j++) {
+            q[32 * ib + j] = mp_iq4nl_values[qs[j] & 0xF];
+            q[32 * ib + j + 16] = mp_iq4nl_values[qs[j] >> 4];
+        }
+    }
+}
+
+void mp_kern_stage_span(const mp_packed *w, int64_t r, int64_t c0, int64_t c1, int8_t *q, float *a, float *b)
+{
+    mp_enc_kind k = w->enc.kind;
+    if (k == MP_ENC_W4) {
+        stage_w4(w, r, c0, c1, q, a, b);
+        return;
+    }
+    int B = mp_ggml_block_values(k), S = mp_ggml_block_bytes(k);
+    const uint8_t *row = w->raw + r * mp_kern_row_bytes(w);
+    for (int64_t c = c0; c < c1; c += B) {
+        const uint8_t *blk = row + c / B * S;
+        int64_t o = c - c0;
+        if (B == 32)
+            stage_block32(k, blk, q + o, a + o / 32, b + o / 32);
+        else if (k == MP_ENC_IQ4_XS)
+            stage_iq4_xs(blk, q + o, a + o / 32, b + o / 32);
+        else
+            stage_qk(blk, k == MP_ENC_Q5_K, q + o, a + o / 32, b + o / 32);
+    }
+}
+
+/* ---- tile loops: RT rows × the token range, MP_KERN_KC columns at a time ---- */
+
+void mp_kern_exact_tiles(const mp_kern_inner *in, const mp_packed *w, const float *x, int64_t r0, int64_t r1,
+                         int64_t t0, int64_t t1, float *y)
+{
+    mp_enc_layout L;
+    mp_encoding_layout(&w->enc, w->rows, w->cols, &L);
+    float buf[MP_KERN_RT][MP_KERN_KC];
+    float acc[MP_KERN_TCH][MP_KERN_RT];
+    int64_t cols = w->cols;
+    for (int64_t r = r0; r < r1; r += MP_KERN_RT) {
+        int nr = r1 - r < MP_KERN_RT ? (int)(r1 - r) : MP_KERN_RT;
+        memset(acc, 0, sizeof acc);
+        for (int64_t c0 = 0; c0 < cols; c0 += MP_KERN_KC) {
+            int64_t k = cols - c0 < MP_KERN_KC ? cols - c0 : MP_KERN_KC;
+            for (int i = 0; i < nr; i++)
+                mp_kern_decode_span(w, &L, r + i, c0, c0 + k, buf[i]);
+            for (int64_t t = t0; t < t1; t++)
+                for (int i = 0; i < nr; i++)
+                    acc[t - t0][i] += in->dot_f32(buf[i], x + t * cols + c0, k);
+        }
+        for (int64_t t = t0; t < t1; t++)
+            for (int i = 0; i < nr; i++)
+                y[t * w->rows + r + i] = acc[t - t0][i];
+    }
+}
+
+void mp_kern_fast_tiles(const mp_kern_inner *in, const mp_packed *w, const mp_kern_xq *xq, int64_t r0,
+                        int64_t r1, int64_t t0, int64_t t1, float *y)
+{
+    int8_t q[MP_KERN_RT][MP_KERN_KC];
+    float a[MP_KERN_RT][MP_KERN_KC / 32], b[MP_KERN_RT][MP_KERN_KC / 32];
+    float acc[MP_KERN_TCH][MP_KERN_RT];
+    int64_t cols = w->cols, nb = cols / 32;
+    for (int64_t r = r0; r < r1; r += MP_KERN_RT) {
+        int nr = r1 - r < MP_KERN_RT ? (int)(r1 - r) : MP_KERN_RT;
+        memset(acc, 0, sizeof acc);
+        for (int64_t c0 = 0; c0 < cols; c0 += MP_KERN_KC) {
+            int64_t k = cols - c0 < MP_KERN_KC ? cols - c0 : MP_KERN_KC;
+            for (int i = 0; i < nr; i++)
+                mp_kern_stage_span(w, r + i, c0, c0 + k, q[i], a[i], b[i]);
+            for (int64_t t = t0; t < t1; t++) {
+                const int8_t *xqt = xq->q + t * cols + c0;
+                const float *xd = xq->d + t * nb + c0 / 32, *xs = xq->s + t * nb + c0 / 32;
+                for (int i = 0; i < nr; i++)
+                    acc[t - t0][i] += in->dot_q8(q[i], a[i], b[i], xqt, xd, xs, k / 32);
+            }
+        }
+        for (int64_t t = t0; t < t1; t++)
+            for (int i = 0; i < nr; i++)
+                y[t * w->rows + r + i] = acc[t - t0][i];
+    }
+}
+
+/* ---- the portable inner products: one sum, in order ---- */
+
+static float dot_f32(const float *w, const float *x, int64_t k)
+{
+    float s = 0;
+    for (int64_t i = 0; i < k; i++)
+        s += w[i] * x[i];
+    return s;
+}
+
+static float dot_q8(const int8_t *q, const float *a, const float *b, const int8_t *xq, const float *xd,
+                    const float *xs, int64_t nb)
+{
+    float s = 0;
+    for (int64_t j = 0; j < nb; j++) {
+        int32_t isum = 0;
+        for (int i = 0; i < 32; i++)
+            isum += q[32 * j + i] * xq[32 * j + i];
+        s += xd[j] * (a[j] * (float)isum) + b[j] * xs[j];
+    }
+    return s;
+}
+
+static const mp_kern_inner portable_inner = {dot_f32, dot_q8};
+
+static void exact(const mp_packed *w, const float *x, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float *y)
+{
+    mp_kern_exact_tiles(&portable_inner, w, x, r0, r1, t0, t1, y);
+}
+
+static void fast(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+                 float *y)
+{
+    mp_kern_fast_tiles(&portable_inner, w, xq, r0, r1, t0, t1, y);
+}
+
+const mp_kern_ops *mp_kern_portable(void)
+{
+    static const mp_kern_ops ops = {"portable", exact, fast};
+    return &ops;
+}
