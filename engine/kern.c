@@ -55,20 +55,27 @@ int mp_kern_force_isa(const char *name)
     return -1;
 }
 
-/* llama.cpp's quantize_row_q8_1: d = max|x| / 127, q = round(x / d), s = d·Σq. */
+/* llama.cpp's quantize_row_q8_1: d = max|x| / 127, q = round(x / d), s = d·Σq.
+ * Rounding is to nearest even by the 1.5·2^23 trick (|x / d| <= 127), written so the
+ * compiler vectorizes it: a libm call per value would cost more than a small matmul. */
 static void quantize_row_q8(const float *x, int64_t cols, int8_t *q, float *d, float *s)
 {
+    const float magic = 12582912.0f;
     for (int64_t j = 0; j < cols / 32; j++) {
         const float *xb = x + 32 * j;
         float amax = 0;
-        for (int i = 0; i < 32; i++)
-            amax = fmaxf(amax, fabsf(xb[i]));
-        float dj = amax / 127.0f, id = dj != 0.0f ? 1.0f / dj : 0.0f;
-        int sum = 0;
         for (int i = 0; i < 32; i++) {
-            int v = (int)lrintf(xb[i] * id);
-            q[32 * j + i] = (int8_t)v;
-            sum += v;
+            float a = fabsf(xb[i]);
+            amax = a > amax ? a : amax;
+        }
+        float dj = amax / 127.0f, id = dj != 0.0f ? 1.0f / dj : 0.0f;
+        int32_t v[32];
+        int sum = 0;
+        for (int i = 0; i < 32; i++)
+            v[i] = (int32_t)((xb[i] * id + magic) - magic);
+        for (int i = 0; i < 32; i++) {
+            q[32 * j + i] = (int8_t)v[i];
+            sum += v[i];
         }
         d[j] = dj;
         s[j] = dj * (float)sum;
