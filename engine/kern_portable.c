@@ -124,34 +124,44 @@ static void stage_w4(const mp_packed *w, int64_t r, int64_t c0, int64_t c1, int8
     }
 }
 
+/* 16 bytes of nibbles: low nibbles are values 0..15, high nibbles 16..31. */
+static void split_nibbles(const uint8_t *restrict nib, int8_t *restrict q, int minus)
+{
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)((nib[j] & 15) - minus);
+        q[j + 16] = (int8_t)((nib[j] >> 4) - minus);
+    }
+}
+
 /* One 32-value block of q8_0, q4_0, q4_1 or iq4_nl. */
-static void stage_block32(mp_enc_kind k, const uint8_t *blk, int8_t *q, float *a, float *b)
+static void stage_block32(mp_enc_kind k, const uint8_t *restrict blk, int8_t *restrict q, float *a, float *b)
 {
     *a = load_f16(blk);
     *b = 0;
-    if (k == MP_ENC_Q8_0) {
+    switch (k) {
+    case MP_ENC_Q8_0:
         memcpy(q, blk + 2, 32);
-        return;
-    }
-    const uint8_t *nib = blk + 2;
-    if (k == MP_ENC_Q4_1) {
+        break;
+    case MP_ENC_Q4_0:
+        split_nibbles(blk + 2, q, 8);
+        break;
+    case MP_ENC_Q4_1:
         *b = load_f16(blk + 2);
-        nib = blk + 4;
-    }
-    for (int j = 0; j < 16; j++) {
-        int lo = nib[j] & 15, hi = nib[j] >> 4;
-        if (k == MP_ENC_Q4_0)
-            lo -= 8, hi -= 8;
-        else if (k == MP_ENC_IQ4_NL)
-            lo = mp_iq4nl_values[lo], hi = mp_iq4nl_values[hi];
-        q[j] = (int8_t)lo;
-        q[j + 16] = (int8_t)hi;
+        split_nibbles(blk + 4, q, 0);
+        break;
+    default: /* iq4_nl */
+        for (int j = 0; j < 16; j++) {
+            q[j] = mp_iq4nl_values[blk[2 + j] & 15];
+            q[j + 16] = mp_iq4nl_values[blk[2 + j] >> 4];
+        }
+        break;
     }
 }
 
 /* q4_K / q5_K (layout in formats/ggml_blocks.c qk_block): sub-block j has
- * w = d·sc_j·q − dmin·m_j. */
-static void stage_qk(const uint8_t *blk, bool five, int8_t *q, float *a, float *b)
+ * w = d·sc_j·q − dmin·m_j. Sub-blocks 2k and 2k + 1 are the low and high nibbles of
+ * the same 32 bytes; the loops are branch-free so the compiler vectorizes them. */
+static void stage_qk(const uint8_t *restrict blk, bool five, int8_t *restrict q, float *a, float *b)
 {
     float d = load_f16(blk), dmin = load_f16(blk + 2);
     const uint8_t *scales = blk + 4, *qh = blk + 16, *ql = blk + (five ? 48 : 16);
@@ -160,17 +170,22 @@ static void stage_qk(const uint8_t *blk, bool five, int8_t *q, float *a, float *
         mp_ggml_k4_scale_min(j, scales, &sc, &m);
         a[j] = d * (float)sc;
         b[j] = -(dmin * (float)m);
+    }
+    for (int k = 0; k < 4; k++) {
+        int8_t *lo = q + 64 * k, *hi = lo + 32;
         for (int l = 0; l < 32; l++) {
-            uint8_t byte = ql[32 * (j / 2) + l];
-            int v = (j & 1) ? byte >> 4 : byte & 15;
-            if (five && (qh[l] >> j & 1))
-                v += 16;
-            q[32 * j + l] = (int8_t)v;
+            lo[l] = (int8_t)(ql[32 * k + l] & 15);
+            hi[l] = (int8_t)(ql[32 * k + l] >> 4);
         }
+        if (five)
+            for (int l = 0; l < 32; l++) {
+                lo[l] = (int8_t)(lo[l] | ((qh[l] >> (2 * k) & 1) << 4));
+                hi[l] = (int8_t)(hi[l] | ((qh[l] >> (2 * k + 1) & 1) << 4));
+            }
     }
 }
 
-static void stage_iq4_xs(const uint8_t *blk, int8_t *q, float *a, float *b)
+static void stage_iq4_xs(const uint8_t *restrict blk, int8_t *restrict q, float *a, float *b)
 {
     float d = load_f16(blk);
     unsigned scales_h = (unsigned)(blk[2] | blk[3] << 8);
