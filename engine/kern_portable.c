@@ -74,6 +74,29 @@ static void decode_fp8_span(const mp_packed *w, const mp_enc_layout *L, int64_t 
     }
 }
 
+/* q6_K blocks as formats/ggml_blocks.c decodes them, y = d·sc·q with the same f32
+ * operations in the same order; restrict and branch-free loops let the compiler
+ * vectorize what the shared decoder (char pointers that may alias) cannot. */
+static void decode_q6_k(const uint8_t *restrict b, int64_t n_blocks, float *restrict y)
+{
+    for (int64_t i = 0; i < n_blocks; i++, b += 210) {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *sc = (const int8_t *)(b + 192);
+        float d = load_f16(b + 208);
+        for (int n = 0; n < 2; n++, ql += 64, qh += 32, sc += 8, y += 128)
+            for (int is = 0; is < 2; is++) {
+                float d1 = d * (float)sc[is], d2 = d * (float)sc[is + 2];
+                float d3 = d * (float)sc[is + 4], d4 = d * (float)sc[is + 6];
+                for (int l = 16 * is; l < 16 * is + 16; l++) {
+                    y[l] = d1 * (float)(((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32);
+                    y[l + 32] = d2 * (float)(((ql[l + 32] & 0xF) | ((qh[l] >> 2 & 3) << 4)) - 32);
+                    y[l + 64] = d3 * (float)(((ql[l] >> 4) | ((qh[l] >> 4 & 3) << 4)) - 32);
+                    y[l + 96] = d4 * (float)(((ql[l + 32] >> 4) | ((qh[l] >> 6 & 3) << 4)) - 32);
+                }
+            }
+    }
+}
+
 void mp_kern_decode_span(const mp_packed *w, const mp_enc_layout *L, int64_t r, int64_t c0, int64_t c1,
                          float *out)
 {
@@ -97,7 +120,10 @@ void mp_kern_decode_span(const mp_packed *w, const mp_enc_layout *L, int64_t r, 
     default: {
         int B = mp_ggml_block_values(w->enc.kind);
         const uint8_t *b = w->raw + r * mp_kern_row_bytes(w) + c0 / B * mp_ggml_block_bytes(w->enc.kind);
-        mp_ggml_decode_blocks(w->enc.kind, b, (int64_t)n / B, out);
+        if (w->enc.kind == MP_ENC_Q6_K)
+            decode_q6_k(b, (int64_t)n / B, out);
+        else
+            mp_ggml_decode_blocks(w->enc.kind, b, (int64_t)n / B, out);
         break;
     }
     }

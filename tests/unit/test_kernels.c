@@ -259,6 +259,36 @@ static void test_fast_every_encoding_every_isa(void **state)
     check_all_isas(MP_KERN_FAST);
 }
 
+/* EXACT uses every weight exactly as mp_encoding_decode_rows decodes it: with the
+ * identity as activations (token t = unit vector e_t) every output is one weight times
+ * 1 plus zeros, so y must equal the decoded matrix transposed, value for value. */
+static void test_exact_decodes_bit_for_bit(void **state)
+{
+    (void)state;
+    for (size_t si = 0; si < N_SHAPES; si++) {
+        problem p = make_problem(&shapes[si], shapes[si].cols, 3000 + si);
+        memset(p.x, 0, (size_t)(p.n * p.w.cols) * sizeof(float));
+        for (int64_t t = 0; t < p.n; t++)
+            p.x[t * p.w.cols + t] = 1;
+        float *y = malloc((size_t)(p.n * p.w.rows) * sizeof(float));
+        assert_non_null(y);
+        for (int i = 0; i < N_ISAS; i++) {
+            if (mp_kern_force_isa(isas[i]) != 0)
+                continue;
+            mp_kern_matmul(&p.w, p.x, p.n, y, MP_KERN_EXACT);
+            for (int64_t t = 0; t < p.n; t++)
+                for (int64_t r = 0; r < p.w.rows; r++)
+                    if (y[t * p.w.rows + r] != p.dec[r * p.w.cols + t])
+                        fail_msg("%s %s: weight [%lld, %lld] used as %.9g, decodes to %.9g", shapes[si].name, isas[i],
+                                 (long long)r, (long long)t, (double)y[t * p.w.rows + r],
+                                 (double)p.dec[r * p.w.cols + t]);
+        }
+        mp_kern_force_isa(NULL);
+        free(y);
+        free_problem(&p);
+    }
+}
+
 /* The same bytes on 1 and 2 threads, with enough rows and tokens for several tiles. */
 static void test_thread_count_independent(void **state)
 {
@@ -340,6 +370,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isa_choice),
         cmocka_unit_test(test_exact_every_encoding_every_isa),
+        cmocka_unit_test(test_exact_decodes_bit_for_bit),
         cmocka_unit_test(test_fast_every_encoding_every_isa),
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_matvec_t),
