@@ -1,6 +1,6 @@
 /* AVX-512 kernels (x86-64: F, BW, VL and VNNI, as on Ice Lake, Sapphire Rapids, Zen 4).
- * The same tiles as kern_avx2.c, with VNNI's dpbusd doing the int8 products in one
- * instruction and 16-lane f32 products; compiled with a target pragma so that a generic
+ * The same tiles as kern_avx2.c with VNNI's dpbusd doing the int8 products (prefill
+ * tiles two blocks per 512-bit step), and 16-lane f32 products; compiled with a target pragma so that a generic
  * x86-64-v2 build contains them too, chosen at run time. FAST q4_0 and w4 read the packed nibbles straight into registers (tiles of
  * 4 rows for one token, 2 rows × 4 tokens for more); the other encodings go through
  * the portable tile loops with SIMD inner products. */
@@ -114,11 +114,9 @@ static inline __attribute__((always_inline)) float group_of(const mp_packed *w, 
     return f16_at(w->raw + L->scales_offset + 2 * k);
 }
 
-/* R rows × T tokens of q4_0 or w4 from registers: every weight block is unpacked once
- * for T tokens, every activation block loaded once for R rows. Output (r, t) gets the
- * same operations in the same order whatever R and T are, so the tiling never changes
- * a result. */
-static inline __attribute__((always_inline)) void nibble_tile(const mp_packed *w, const mp_enc_layout *L,
+/* R rows × one token, a block per 256-bit step: for decode, where the wider step's
+ * extra shuffles per row cost more than they save. */
+static inline __attribute__((always_inline)) void nibble_tile_ymm(const mp_packed *w, const mp_enc_layout *L,
                                                               const mp_kern_xq *xq, bool q4_0, int64_t r,
                                                               int64_t t, int R, int T, float *y)
 {
@@ -165,6 +163,101 @@ static inline __attribute__((always_inline)) void nibble_tile(const mp_packed *w
             y[(t + u) * w->rows + r + i] = hsum(acc[i][u]);
 }
 
+/* Signed codes (u − zero) of block j of a row. */
+static inline __attribute__((always_inline)) __m256i codes_of(row_at ra, bool q4_0, int64_t j, __m256i zero)
+{
+    __m256i u = q4_0 ? nibbles_split(ra.codes + 18 * j + 2) : nibbles_interleaved(ra.codes + 16 * j);
+    return _mm256_sub_epi8(u, zero);
+}
+
+static __m512 halves_ps(float lo, float hi)
+{
+    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+}
+
+/* R rows × T tokens (prefill) of q4_0 or w4 from registers, two blocks (64 values) per
+ * step in 512-bit registers: every weight block is unpacked once for T tokens, every activation
+ * block loaded once for R rows. Output (r, t) gets the same operations in the same
+ * order whatever R and T are (block pairs from 0, a lone last block apart), so the
+ * tiling never changes a result. */
+static inline __attribute__((always_inline)) void nibble_tile_zmm(const mp_packed *w, const mp_enc_layout *L,
+                                                              const mp_kern_xq *xq, bool q4_0, int64_t r,
+                                                              int64_t t, int R, int T, float *y)
+{
+    __m512 acc[4][4];
+    __m256 tail[4][4];
+    int64_t nb = w->cols / 32;
+    int shift = q4_0 ? 0 : w->enc.group == 128 ? 2 : w->enc.group == 64 ? 1 : 0;
+    row_at ra[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        ra[i] = row_of(w, L, q4_0, r + i);
+#pragma GCC unroll 4
+        for (int u = 0; u < T; u++) {
+            acc[i][u] = _mm512_setzero_ps();
+            tail[i][u] = _mm256_setzero_ps();
+        }
+    }
+    int64_t j = 0;
+    for (; j + 2 <= nb; j += 2) {
+        __m512i q[4], qa[4];
+        __m512 a[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m256i z0, z1;
+            float a0 = group_of(w, L, q4_0, ra[i], j >> shift, &z0), a1 = a0;
+            if (shift == 0)
+                a1 = group_of(w, L, q4_0, ra[i], j + 1, &z1);
+            else
+                z1 = z0;
+            q[i] = _mm512_inserti64x4(_mm512_castsi256_si512(codes_of(ra[i], q4_0, j, z0)),
+                                      codes_of(ra[i], q4_0, j + 1, z1), 1);
+            qa[i] = _mm512_abs_epi8(q[i]);
+            a[i] = halves_ps(a0, a1);
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < T; u++) {
+            __m512i x = _mm512_loadu_si512((const void *)(xq->q + (t + u) * w->cols + 32 * j));
+            const float *xd = xq->d + (t + u) * nb + j;
+            __m512 d = halves_ps(xd[0], xd[1]);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                /* x carrying q's sign: negate where q < 0, zero where q = 0 */
+                __mmask64 neg = _mm512_movepi8_mask(q[i]);
+                __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa[i], xs);
+                acc[i][u] = _mm512_fmadd_ps(_mm512_mul_ps(a[i], d), _mm512_cvtepi32_ps(p), acc[i][u]);
+            }
+        }
+    }
+    if (j < nb) {
+        __m256i q[4], qa[4];
+        float a[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            __m256i z;
+            a[i] = group_of(w, L, q4_0, ra[i], j >> shift, &z);
+            q[i] = codes_of(ra[i], q4_0, j, z);
+            qa[i] = _mm256_sign_epi8(q[i], q[i]);
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < T; u++) {
+            __m256i x = _mm256_loadu_si256((const __m256i *)(xq->q + (t + u) * w->cols + 32 * j));
+            float xd = xq->d[(t + u) * nb + j];
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), qa[i], _mm256_sign_epi8(x, q[i]));
+                tail[i][u] = _mm256_mul_ps(_mm256_set1_ps(a[i] * xd), _mm256_cvtepi32_ps(p));
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int u = 0; u < T; u++)
+            y[(t + u) * w->rows + r + i] = _mm512_reduce_add_ps(acc[i][u]) + hsum(tail[i][u]);
+}
+
 static inline __attribute__((always_inline)) void nibble_tiles(const mp_packed *w, const mp_kern_xq *xq, bool q4_0,
                                                                int64_t r0, int64_t r1, int64_t t0, int64_t t1,
                                                                float *y)
@@ -175,16 +268,16 @@ static inline __attribute__((always_inline)) void nibble_tiles(const mp_packed *
     for (; t + 4 <= t1; t += 4) {
         int64_t r = r0;
         for (; r + 2 <= r1; r += 2)
-            nibble_tile(w, &L, xq, q4_0, r, t, 2, 4, y);
+            nibble_tile_zmm(w, &L, xq, q4_0, r, t, 2, 4, y);
         for (; r < r1; r++)
-            nibble_tile(w, &L, xq, q4_0, r, t, 1, 4, y);
+            nibble_tile_zmm(w, &L, xq, q4_0, r, t, 1, 4, y);
     }
     for (; t < t1; t++) {
         int64_t r = r0;
         for (; r + 4 <= r1; r += 4)
-            nibble_tile(w, &L, xq, q4_0, r, t, 4, 1, y);
+            nibble_tile_ymm(w, &L, xq, q4_0, r, t, 4, 1, y);
         for (; r < r1; r++)
-            nibble_tile(w, &L, xq, q4_0, r, t, 1, 1, y);
+            nibble_tile_ymm(w, &L, xq, q4_0, r, t, 1, 1, y);
     }
 }
 
