@@ -175,7 +175,7 @@ static __m512 halves_ps(float lo, float hi)
     return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
 }
 
-/* R rows × T tokens (prefill) of q4_0 or w4 from registers, two blocks (64 values) per
+/* R rows × T tokens (prefill: 4 × 4) of q4_0 or w4 from registers, two blocks (64 values) per
  * step in 512-bit registers: every weight block is unpacked once for T tokens, every activation
  * block loaded once for R rows. Output (r, t) gets the same operations in the same
  * order whatever R and T are (block pairs from 0, a lone last block apart), so the
@@ -267,8 +267,8 @@ static inline __attribute__((always_inline)) void nibble_tiles(const mp_packed *
     int64_t t = t0;
     for (; t + 4 <= t1; t += 4) {
         int64_t r = r0;
-        for (; r + 2 <= r1; r += 2)
-            nibble_tile_zmm(w, &L, xq, q4_0, r, t, 2, 4, y);
+        for (; r + 4 <= r1; r += 4)
+            nibble_tile_zmm(w, &L, xq, q4_0, r, t, 4, 4, y);
         for (; r < r1; r++)
             nibble_tile_zmm(w, &L, xq, q4_0, r, t, 1, 4, y);
     }
