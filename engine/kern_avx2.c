@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../formats/ggml_blocks.h"
 #include "kern_internal.h"
 
 static float hsum(__m256 v)
@@ -201,6 +202,53 @@ static void fast_w4(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_
     nibble_tiles(w, xq, false, r0, r1, t0, t1, y);
 }
 
+/* Σ u·x for unsigned codes u ≤ 127 and signed x (no saturation: 2·127·127 < 2^15). */
+static __m256i dot32_unsigned(__m256i u, __m256i x)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+}
+
+/* One q4_K row against one token, straight from the blocks: sub-block j has
+ * w = d·sc_j·q − dmin·m_j with q unsigned, so Σ w·x = Σ_j d·sc_j·xd_j·Σ q·xq −
+ * dmin·m_j·xs_j; the 8 scales and mins of a block are multiplied as vectors. */
+static float q4_k_row(const uint8_t *row, int64_t blocks, const int8_t *xq, const float *xd, const float *xs)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+    __m256i low4 = _mm256_set1_epi8(15);
+    for (int64_t b = 0; b < blocks; b++) {
+        const uint8_t *blk = row + 144 * b;
+        uint8_t sc[8], m[8];
+        for (int j = 0; j < 8; j++)
+            mp_ggml_k4_scale_min(j, blk + 4, &sc[j], &m[j]);
+        __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)sc)));
+        __m256 mf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m)));
+        __m256 s = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(f16_at(blk)), scf), _mm256_loadu_ps(xd + 8 * b));
+        mins = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(f16_at(blk + 2)), mf), _mm256_loadu_ps(xs + 8 * b), mins);
+        const int8_t *x = xq + 256 * b;
+        for (int k = 0; k < 4; k++) {
+            __m256i bytes = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * k));
+            __m256i lo = _mm256_and_si256(bytes, low4), hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+            __m256i plo = dot32_unsigned(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * k)));
+            __m256i phi = dot32_unsigned(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * k + 32)));
+            acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2 * k)), _mm256_cvtepi32_ps(plo), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2 * k + 1)), _mm256_cvtepi32_ps(phi),
+                                   acc1);
+        }
+    }
+    return hsum(_mm256_add_ps(acc0, acc1)) - hsum(mins);
+}
+
+void mp_kern_avx2_fast_q4_k(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+                            float *y)
+{
+    int64_t blocks = w->cols / 256, nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->raw + r * blocks * 144;
+        for (int64_t t = t0; t < t1; t++)
+            y[t * w->rows + r] = q4_k_row(row, blocks, xq->q + t * w->cols, xq->d + t * nb, xq->s + t * nb);
+    }
+}
+
 static void exact(const mp_packed *w, const float *x, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float *y)
 {
     mp_kern_exact_tiles(&inner, w, x, r0, r1, t0, t1, y);
@@ -213,6 +261,8 @@ static void fast(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r
         fast_q4_0(w, xq, r0, r1, t0, t1, y);
     else if (w->enc.kind == MP_ENC_W4)
         fast_w4(w, xq, r0, r1, t0, t1, y);
+    else if (w->enc.kind == MP_ENC_Q4_K && t1 - t0 < 4) /* decode; prefill reuses staging */
+        mp_kern_avx2_fast_q4_k(w, xq, r0, r1, t0, t1, y);
     else
         mp_kern_fast_tiles(&inner, w, xq, r0, r1, t0, t1, y);
 }

@@ -305,6 +305,8 @@ static void fast(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r
         fast_q4_0(w, xq, r0, r1, t0, t1, y);
     else if (w->enc.kind == MP_ENC_W4)
         fast_w4(w, xq, r0, r1, t0, t1, y);
+    else if (w->enc.kind == MP_ENC_Q4_K && t1 - t0 < 4) /* decode (every AVX-512 CPU has AVX2) */
+        mp_kern_avx2_fast_q4_k(w, xq, r0, r1, t0, t1, y);
     else
         mp_kern_fast_tiles(&inner, w, xq, r0, r1, t0, t1, y);
 }

@@ -65,6 +65,10 @@ void mp_kern_fast_tiles(const mp_kern_inner *in, const mp_packed *w, const mp_ke
 /* Bytes of one row of a grid or w4 data section. */
 int64_t mp_kern_row_bytes(const mp_packed *w);
 
+/* FAST q4_K straight from the blocks (kern_avx2.c; the AVX-512 table uses it too). */
+void mp_kern_avx2_fast_q4_k(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r1, int64_t t0,
+                            int64_t t1, float *y);
+
 const mp_kern_ops *mp_kern_portable(void);
 /* NULL when this build or CPU lacks the ISA. */
 const mp_kern_ops *mp_kern_avx2(void);

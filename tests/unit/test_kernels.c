@@ -204,6 +204,45 @@ static double oracle(const problem *p, int64_t t, int64_t row)
     return s;
 }
 
+/* FAST's activations, as llama.cpp's q8_1 defines them and kern.c must produce them:
+ * per 32 values d = max|x| / 127 (f32), q = x · (1/d) rounded to nearest even. */
+static void quantize_like_q8(const float *x, int64_t cols, double *xq)
+{
+    for (int64_t j = 0; j < cols; j += 32) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++)
+            amax = fmaxf(amax, fabsf(x[j + i]));
+        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 32; i++)
+            xq[j + i] = (double)d * nearbyintf(x[j + i] * id);
+    }
+}
+
+/* FAST against the oracle on the quantized activations: only f32 rounding remains,
+ * so a kernel that mishandles a scale, an offset or a code by even 1% fails here
+ * although it may hide inside the quantization bound above. */
+static void check_fast_tight(const problem *p, const float *y, const char *what)
+{
+    double *xq = malloc((size_t)p->w.cols * sizeof(double));
+    assert_non_null(xq);
+    for (int64_t t = 0; t < p->n; t++) {
+        quantize_like_q8(p->x + t * p->w.cols, p->w.cols, xq);
+        for (int64_t r = 0; r < p->w.rows; r++) {
+            const float *w = p->dec + r * p->w.cols, *bm = p->bmag + r * p->w.cols;
+            double want = 0, mag = 0;
+            for (int64_t c = 0; c < p->w.cols; c++) {
+                want += (double)w[c] * xq[c];
+                mag += (fabs(w[c]) + 2 * bm[c]) * fabs(xq[c]);
+            }
+            double got = y[t * p->w.rows + r], tol = (double)(p->w.cols / 32 + 10) * 0x1p-22 * mag;
+            if (!(fabs(got - want) <= tol))
+                fail_msg("%s: token %lld row %lld: %.9g, oracle on quantized x %.9g, allowed error %.3g", what,
+                         (long long)t, (long long)r, got, want, tol);
+        }
+    }
+    free(xq);
+}
+
 static void check_against_oracle(const problem *p, const float *y, mp_kern_mode mode, const char *what)
 {
     for (int64_t t = 0; t < p->n; t++)
@@ -213,6 +252,12 @@ static void check_against_oracle(const problem *p, const float *y, mp_kern_mode 
                 fail_msg("%s: token %lld row %lld: %.9g, oracle %.9g, allowed error %.3g", what, (long long)t,
                          (long long)r, got, want, tol);
         }
+}
+
+/* The encodings FAST computes with integer products (the others run the exact kernel). */
+static int fast_kind(mp_enc_kind k)
+{
+    return k == MP_ENC_W4 || (mp_ggml_is_grid(k) && k != MP_ENC_Q6_K);
 }
 
 static void check_all_isas(mp_kern_mode mode)
@@ -235,6 +280,8 @@ static void check_all_isas(mp_kern_mode mode)
                 snprintf(what, sizeof what, "%s %s n=%lld %s", shapes[si].name, isas[i], (long long)p.n,
                          mode == MP_KERN_FAST ? "fast" : "exact");
                 check_against_oracle(&p, y, mode, what);
+                if (mode == MP_KERN_FAST && fast_kind(p.w.enc.kind))
+                    check_fast_tight(&p, y, what);
                 /* both within the oracle's bound, so within twice it of each other */
                 for (size_t k = 0; k < ny; k++)
                     if (!(fabs((double)y[k] - ref[k]) <= 2 * allowed(&p, (int64_t)k / p.w.rows, (int64_t)k % p.w.rows, mode)))
