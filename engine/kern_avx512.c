@@ -172,7 +172,9 @@ static inline __attribute__((always_inline)) __m256i codes_of(row_at ra, bool q4
 
 static __m512 halves_ps(float lo, float hi)
 {
-    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+    /* insertf64x4 on the bits: insertf32x8 would need AVX512DQ */
+    __m512d wide = _mm512_castps_pd(_mm512_set1_ps(lo));
+    return _mm512_castpd_ps(_mm512_insertf64x4(wide, _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
 }
 
 /* R rows × T tokens (prefill: 4 × 4) of q4_0 or w4 from registers, two blocks (64 values) per
