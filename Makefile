@@ -89,9 +89,9 @@ demo: deps
 	./$(MOEPACK) check build/demo.mpk
 	./$(MOEPACK) run build/demo.mpk --prompt "Call me Ishmael. Some years ago" --seed 1 --max-tokens 64 --stats
 
-bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode $(BUILD)/pack_dump
+bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode $(BUILD)/pack_dump $(BUILD)/kern_bench
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) ENGINE_LIMITS=$(abspath $(BUILD)/engine_limits) TOK_ENCODE=$(abspath $(BUILD)/tok_encode) \
-	  PACK_DUMP=$(abspath $(BUILD)/pack_dump) \
+	  PACK_DUMP=$(abspath $(BUILD)/pack_dump) KERN_BENCH=$(abspath $(BUILD)/kern_bench) \
 	  NPM_ORACLES=$(abspath build/npm) \
 	  sh bench/run.sh
 
