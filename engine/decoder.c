@@ -282,6 +282,8 @@ int mp_decoder_new(mp_decoder **out, const mp_pack *pack, const mp_config *cfg, 
     d->experts = *experts;
     d->opts = *o;
     d->layers = calloc((size_t)cfg->n_layers, sizeof *d->layers);
+    /* OpenBLAS's own threads would spin beside the kernels' OpenMP team */
+    mp_linalg_init();
     int rc = d->layers ? read_tier0(d, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
     if (!rc) rc = eng_rope_init(&d->rope, cfg, o->max_ctx, err);
     if (!rc) rc = load_globals(d, err);
@@ -338,9 +340,22 @@ void mp_decoder_free(mp_decoder *d)
     free(d);
 }
 
-void dec_linear_apply(const mp_decoder *d, const dec_linear *l, const float *x, int64_t n, float *y)
+static void count_bytes(mp_decoder *d, const mp_packed *w)
 {
-    mp_kern_matmul(&l->w, x, n, y, d->opts.mode);
+    mp_enc_layout layout;
+    mp_encoding_layout(&w->enc, w->rows, w->cols, &layout);
+    d->weight_bytes += layout.total;
+}
+
+void dec_linear_apply(mp_decoder *d, const dec_linear *l, const float *x, int64_t n, float *y)
+{
+    dec_linear_apply_in(d, l, x, n, y, d->opts.mode);
+}
+
+void dec_linear_apply_in(mp_decoder *d, const dec_linear *l, const float *x, int64_t n, float *y, mp_kern_mode mode)
+{
+    count_bytes(d, &l->w);
+    mp_kern_matmul(&l->w, x, n, y, mode);
     if (l->bias)
         for (int64_t t = 0; t < n; t++)
             for (int64_t i = 0; i < l->w.rows; i++)
@@ -433,4 +448,9 @@ uint64_t mp_decoder_resident_bytes(const mp_decoder *d)
 uint64_t mp_decoder_kv_bytes(const mp_decoder *d)
 {
     return d->kv_bytes;
+}
+
+uint64_t mp_decoder_weight_bytes(const mp_decoder *d)
+{
+    return d->weight_bytes;
 }

@@ -53,5 +53,8 @@ int mp_decoder_position(const mp_decoder *d);
  * its KV cache. */
 uint64_t mp_decoder_resident_bytes(const mp_decoder *d);
 uint64_t mp_decoder_kv_bytes(const mp_decoder *d);
+/* Packed weight bytes read by the kernels so far (each product's matrix counted once
+ * per step: the memory traffic that bounds decoding speed). */
+uint64_t mp_decoder_weight_bytes(const mp_decoder *d);
 
 #endif

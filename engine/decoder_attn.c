@@ -156,7 +156,7 @@ static void mla_head(const mp_decoder *d, const dec_layer *L, int head, const fl
 }
 
 /* q[n, heads * (nope + rope)] from the normed input. */
-static int mla_query(const mp_decoder *d, const dec_layer *L, const float *h, int n, float *q)
+static int mla_query(mp_decoder *d, const dec_layer *L, const float *h, int n, float *q)
 {
     if (!L->q_a.w.raw) {
         dec_linear_apply(d, &L->q, h, n, q);

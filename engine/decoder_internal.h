@@ -48,10 +48,13 @@ struct mp_decoder {
     dec_layer *layers;
     eng_rope rope;
     int pos;
+    uint64_t weight_bytes; /* packed weight bytes the kernels have read, for statistics */
 };
 
 /* decoder.c */
-void dec_linear_apply(const mp_decoder *d, const dec_linear *l, const float *x, int64_t n, float *y);
+/* y[n, rows] = x[n, cols] W^T + bias, by the decoder's kernels or in the given mode. */
+void dec_linear_apply(mp_decoder *d, const dec_linear *l, const float *x, int64_t n, float *y);
+void dec_linear_apply_in(mp_decoder *d, const dec_linear *l, const float *x, int64_t n, float *y, mp_kern_mode mode);
 /* decoder_attn.c: out[n, hidden] = attention of layer li over h (normed), for the
  * tokens at positions d->pos .. d->pos + n, which it adds to the cache. */
 int dec_attention(mp_decoder *d, int li, const float *h, int n, float *out, mp_error *err);

@@ -24,7 +24,7 @@ static void swiglu(const mp_config *c, float *gate, const float *up, int64_t n)
 }
 
 /* out[n, hidden] = down(swiglu(gate(x), up(x))). */
-static int mlp_apply(const mp_decoder *d, const dec_mlp *m, const float *x, int64_t n, float *out)
+static int mlp_apply(mp_decoder *d, const dec_mlp *m, const float *x, int64_t n, float *out)
 {
     int64_t width = m->gate.w.rows;
     float *act = malloc((size_t)(n * width) * sizeof *act), *up = malloc((size_t)(n * width) * sizeof *up);
@@ -42,16 +42,12 @@ static int mlp_apply(const mp_decoder *d, const dec_mlp *m, const float *x, int6
 
 /* Router logits in exact f32 whatever the kernels: a rounded activation must not
  * change which experts are chosen. */
-static void router_logits(const dec_layer *L, const float *h, int n, float *logits)
+static void router_logits(mp_decoder *d, const dec_layer *L, const float *h, int n, float *logits)
 {
-    mp_kern_matmul(&L->router.w, h, n, logits, MP_KERN_EXACT);
-    if (L->router.bias)
-        for (int t = 0; t < n; t++)
-            for (int64_t x = 0; x < L->router.w.rows; x++)
-                logits[(int64_t)t * L->router.w.rows + x] += L->router.bias[x];
+    dec_linear_apply_in(d, &L->router, h, n, logits, MP_KERN_EXACT);
 }
 
-static int route(const mp_decoder *d, const dec_layer *L, const float *h, int n, int *chosen, float *weights)
+static int route(mp_decoder *d, const dec_layer *L, const float *h, int n, int *chosen, float *weights)
 {
     const mp_routing *r = &d->cfg->routing;
     float *logits = malloc((size_t)n * r->n_experts * sizeof *logits);
@@ -59,7 +55,7 @@ static int route(const mp_decoder *d, const dec_layer *L, const float *h, int n,
     bool *flags = malloc(2 * (size_t)r->n_experts * sizeof *flags);
     int rc = logits && scratch && flags ? MP_OK : MP_EXIT_IO;
     if (!rc) {
-        router_logits(L, h, n, logits);
+        router_logits(d, L, h, n, logits);
         for (int t = 0; t < n; t++)
             eng_route_token(d->cfg, L->correction_bias, logits + (int64_t)t * r->n_experts, scratch, flags,
                             chosen + t * r->top_k, weights + t * r->top_k);
@@ -82,7 +78,7 @@ static mp_packed expert_tensor(const mp_decoder *d, int tensor, const uint8_t *r
 
 /* A routed expert over the rows x[n] routed to it: gate, up and down straight from
  * the record; biases (GPT-OSS) decoded into bias[3 * width]. */
-static int expert_apply(const mp_decoder *d, const dec_expert *ex, const uint8_t *raw, const float *x, int64_t n,
+static int expert_apply(mp_decoder *d, const dec_expert *ex, const uint8_t *raw, const float *x, int64_t n,
                         float *bias, float *out)
 {
     dec_mlp m;
@@ -178,7 +174,7 @@ static int routed_experts(mp_decoder *d, int li, const float *h, int n, const in
     return rc;
 }
 
-static int add_shared(const mp_decoder *d, const dec_layer *L, const float *h, int n, float *out)
+static int add_shared(mp_decoder *d, const dec_layer *L, const float *h, int n, float *out)
 {
     int64_t hidden = d->cfg->hidden;
     float *s = malloc((size_t)n * hidden * sizeof *s), *gate = malloc((size_t)n * sizeof *gate);
@@ -235,7 +231,7 @@ void dec_prefetch_next(mp_decoder *d, int li, const float *x)
     if (h && logits && weights && list && taken) {
         mp_rmsnorm_rows(x, 1, c->hidden, L->post_attn_norm, (float)c->rms_eps, h);
         if (route(d, L, h, 1, list, weights) == MP_OK) {
-            router_logits(L, h, 1, logits);
+            router_logits(d, L, h, 1, logits);
             for (int j = 0; j < k; j++)
                 taken[list[j]] = true;
             int n = k;

@@ -137,20 +137,22 @@ static inline __attribute__((always_inline)) void nibble_tile_ymm(const mp_packe
         for (int i = 0; i < R; i++)
             a[i] = group_of(w, L, q4_0, ra[i], g, &zero[i]);
         for (int64_t end = j + per_group; j < end; j++) {
-            __m256i q[4], qa[4];
+            __m256i u8[4];
 #pragma GCC unroll 4
-            for (int i = 0; i < R; i++) {
-                __m256i u = q4_0 ? nibbles_split(ra[i].codes + 18 * j + 2) : nibbles_interleaved(ra[i].codes + 16 * j);
-                q[i] = _mm256_sub_epi8(u, zero[i]);
-                qa[i] = _mm256_sign_epi8(q[i], q[i]);
-            }
+            for (int i = 0; i < R; i++)
+                u8[i] = q4_0 ? nibbles_split(ra[i].codes + 18 * j + 2) : nibbles_interleaved(ra[i].codes + 16 * j);
 #pragma GCC unroll 4
             for (int u = 0; u < T; u++) {
                 __m256i x = _mm256_loadu_si256((const __m256i *)(xq->q + (t + u) * w->cols + 32 * j));
                 float xd = xq->d[(t + u) * nb + j];
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
-                    __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), qa[i], _mm256_sign_epi8(x, q[i]));
+                    /* Σ (u − z)·x = Σ u·x − Σ z·x: the unsigned codes go straight into
+                     * dpbusd, which starts from −Σ z·x per lane (the same integers as
+                     * subtracting z first) */
+                    __m256i bias = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), zero[i], x));
+                    __m256i p = _mm256_dpbusd_epi32(bias, u8[i], x);
                     acc[i][u] = _mm256_fmadd_ps(_mm256_set1_ps(a[i] * xd), _mm256_cvtepi32_ps(p), acc[i][u]);
                 }
             }

@@ -11,6 +11,7 @@
 typedef struct {
     double prompt_secs, decode_secs;
     int64_t prompt_tokens, decode_tokens;
+    uint64_t decode_weight_bytes; /* packed weight bytes the decode steps read */
 } mp_gen_stats;
 
 /* A growable list of token ids. */

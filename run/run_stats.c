@@ -62,10 +62,11 @@ json_t *mp_run_stats_json(const mp_runtime *r, const mp_gen_stats *st)
                                                     (json_int_t)s->hits[li], "misses", (json_int_t)s->misses[li],
                                                     "prefetched", (json_int_t)s->prefetched[li], "prefetch_used",
                                                     (json_int_t)s->prefetch_used[li], "hit_rate", hit_rate(s, li)));
-    return json_pack("{s:I, s:f, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s, s:o}", "prompt_tokens",
+    return json_pack("{s:I, s:f, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:s, s:o}", "prompt_tokens",
                      (json_int_t)st->prompt_tokens, "prompt_tokens_per_s",
                      per_second(st->prompt_tokens, st->prompt_secs), "decode_tokens", (json_int_t)st->decode_tokens,
-                     "decode_tokens_per_s", per_second(st->decode_tokens, st->decode_secs), "tier0_bytes",
+                     "decode_tokens_per_s", per_second(st->decode_tokens, st->decode_secs), "weight_bytes_per_decode_token",
+                     st->decode_tokens ? (double)st->decode_weight_bytes / (double)st->decode_tokens : 0.0, "tier0_bytes",
                      (json_int_t)mp_decoder_resident_bytes(r->dec), "expert_bytes", (json_int_t)r->expert_bytes,
                      "cache_capacity", (json_int_t)(r->cache_capacity == UINT64_MAX ? -1 : (json_int_t)r->cache_capacity),
                      "cache_peak_bytes", (json_int_t)s->peak_bytes,
