@@ -46,7 +46,8 @@ ifeq ($(SAN),1)
   BUILD  := build-san
 endif
 ifeq ($(ARM64),1)
-  BUILD  := build-arm64$(if $(filter 1,$(SAN)),-san)
+  # another baseline (ARM64_MARCH=armv8-a) builds beside the default one, not over it
+  BUILD  := build-arm64$(if $(filter-out armv8.2-a+dotprod,$(ARM64_MARCH)),-$(ARM64_MARCH))$(if $(filter 1,$(SAN)),-san)
 endif
 CFLAGS  += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(LIBONIG) -lm
@@ -61,7 +62,7 @@ TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/%)
 SYNTH_SRC := $(wildcard tests/synth/*.c)
 SYNTH_OBJ := $(SYNTH_SRC:%.c=$(BUILD)/%.o)
 
-ifneq ($(SAN)$(ARM64),)
+ifneq ($(filter 1,$(SAN) $(ARM64)),)
   MOEPACK := $(BUILD)/moepack
 else
   MOEPACK := moepack
@@ -142,6 +143,6 @@ bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode $(BU
 	  sh bench/run.sh
 
 clean:
-	rm -rf build build-san build-arm64 moepack
+	rm -rf build build-san build-arm64* moepack
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/main.d $(SYNTH_OBJ:.o=.d)
