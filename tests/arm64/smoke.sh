@@ -1,8 +1,8 @@
 #!/bin/sh
 # The CLI of the arm64 build, run under qemu-user (MOEPACK and SYNTH are wrappers, see
 # run.sh): a tiny synthetic mixtral and deepseek_v3, each converted to a w4a16 and a
-# q4_0 pack, checked, a reference run on the checkpoint and each pack verified against
-# it. With NATIVE_MOEPACK and NATIVE_SYNTH (the x86-64 build) every step is repeated
+# q4_0 pack, checked, a reference run on the checkpoint, each pack verified against it
+# and run greedily. With NATIVE_MOEPACK and NATIVE_SYNTH (the x86-64 build) every step is repeated
 # natively: checkpoints and packs must be the same bytes, the perplexities and KLDs the
 # same within a relative 1e-4 and the same-top-1 share exactly the same.
 #
@@ -71,10 +71,17 @@ for fam in mixtral deepseek_v3; do
                 ppl ppl_reference kld_mean kld_median kld_p99 kld_max same_top1
         fi
 
-        # ---- moepack run: the lead adds it here once `run` exists ----
-        # expect_exit "run $fam $scheme" 0 "$MOEPACK" run "$pack" --prompt "..." --temp 0
-        # and, with native: the same text as "$NATIVE_MOEPACK" run on "$npack" with the same
-        # arguments (greedy: the same tokens while the top-1 of the logits agrees).
+        # moepack run, greedy, with the default kernels (8-bit activations, integer dot
+        # products: kern_neon.c with dotprod here, the AVX2/AVX-512 kernels natively).
+        # Synthetic checkpoints have no tokenizer: ids in, ids out.
+        expect_exit "run $fam $scheme --temp 0" 0 "$MOEPACK" run "$pack" --prompt-ids "1 2 3 4 5 6 7 8" --max-tokens 16 --temp 0
+        cp "$TMP/out" "$TMP/a/run.txt"
+        if native; then
+            "$NATIVE_MOEPACK" run "$npack" --prompt-ids "1 2 3 4 5 6 7 8" --max-tokens 16 --temp 0 >"$TMP/n/run.txt" 2>&1
+            if [ "$(wc -w <"$TMP/a/run.txt")" -eq 16 ] && cmp -s "$TMP/a/run.txt" "$TMP/n/run.txt"; then
+                pass "run $fam $scheme: the native build's 16 greedy tokens"
+            else fail "run $fam $scheme: the native build's 16 greedy tokens" "arm64 '$(cat "$TMP/a/run.txt")' native '$(cat "$TMP/n/run.txt")'"; fi
+        fi
     done
 done
 native || skip "arm64 against the native build" "NATIVE_MOEPACK/NATIVE_SYNTH not set"
