@@ -1,13 +1,38 @@
 # moepack build. `make` builds ./moepack; `make test` runs every test; see README.md.
 #   PORTABLE=1  generic x86-64-v2 build instead of -march=native
 #   SAN=1       AddressSanitizer + UndefinedBehaviorSanitizer (separate build dir)
+#   ARM64=1     cross build for arm64 into build-arm64/ (`make test-arm64` runs it under qemu)
 
 CC      ?= cc
 PKGS    := libzstd libxxhash jansson openblas oniguruma libutf8proc
 DEPS    := libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev libopenblas-dev libonig-dev libutf8proc-dev pkg-config \
            python3-numpy python3-zstandard python3-xxhash chromium zstd
 
-ifeq ($(PORTABLE),1)
+# arm64: Debian's cross gcc and the arm64 (multiarch) builds of the libraries. The
+# baseline is the Cortex-A76 of the Raspberry Pi 5 and Neoverse N1 (Graviton2):
+# armv8.2-a with the dot product, which Apple M1 (armv8.5-a) also has; a Pi 4 (A72,
+# armv8-a, no dotprod) needs ARM64_MARCH=armv8-a ARM64_CPU=cortex-a72, and code using
+# vdotq_s32 keeps a plain NEON path under #ifdef __ARM_FEATURE_DOTPROD for it. qemu
+# emulates that CPU, so an instruction beyond the baseline fails the tests.
+ARM64_MARCH := armv8.2-a+dotprod
+ARM64_CPU   := cortex-a76
+# libonig-dev is not Multi-Arch: same in bookworm, so its arm64 build would replace
+# the native one: the arm64 build takes the (arch-independent) header of the native
+# package and links the arm64 runtime library libonig5 by its file name. The programs
+# run under qemu with the loader, libc and libgomp of Debian's arm64 packages: the
+# cross toolchain's own copies (qemu -L /usr/aarch64-linux-gnu) are an older libc than
+# the one the arm64 libraries pull in, and that mix hangs at the first pthread_create.
+ARM64_DEPS  := gcc-aarch64-linux-gnu qemu-user libonig-dev \
+               $(addsuffix :arm64,libzstd-dev libxxhash-dev libjansson-dev libcmocka-dev libopenblas-dev libutf8proc-dev libonig5 libgomp1)
+PKG_CONFIG  := pkg-config
+
+ifeq ($(ARM64),1)
+  CC    := aarch64-linux-gnu-gcc
+  ARCH  := -march=$(ARM64_MARCH)
+  PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config
+  PKGS  := $(filter-out oniguruma,$(PKGS))
+  LIBONIG := -l:libonig.so.5
+else ifeq ($(PORTABLE),1)
   ARCH  := -march=x86-64-v2
 else
   ARCH  := -march=native
@@ -20,8 +45,12 @@ ifeq ($(SAN),1)
   CFLAGS += -O1 $(SANFLAGS)
   BUILD  := build-san
 endif
-CFLAGS  += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+ifeq ($(ARM64),1)
+  # another baseline (ARM64_MARCH=armv8-a) builds beside the default one, not over it
+  BUILD  := build-arm64$(if $(filter-out armv8.2-a+dotprod,$(ARM64_MARCH)),-$(ARM64_MARCH))$(if $(filter 1,$(SAN)),-san)
+endif
+CFLAGS  += $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) $(LIBONIG) -lm
 LDFLAGS := -fopenmp -pthread $(if $(filter 1,$(SAN)),$(SANFLAGS))
 
 LIB_SRC   := $(wildcard core/*.c formats/*.c report/*.c model/*.c tokenizer/*.c engine/*.c quant/*.c convert/*.c prune/*.c verify/*.c run/*.c export/*.c)
@@ -33,13 +62,13 @@ TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/%)
 SYNTH_SRC := $(wildcard tests/synth/*.c)
 SYNTH_OBJ := $(SYNTH_SRC:%.c=$(BUILD)/%.o)
 
-ifeq ($(SAN),1)
+ifneq ($(filter 1,$(SAN) $(ARM64)),)
   MOEPACK := $(BUILD)/moepack
 else
   MOEPACK := moepack
 endif
 
-.PHONY: all deps test run-tests demo bench clean
+.PHONY: all deps test run-tests demo bench clean deps-arm64 test-arm64 run-tests-arm64
 all: $(MOEPACK) $(BUILD)/synth
 
 $(BUILD)/%.o: %.c
@@ -81,6 +110,24 @@ run-tests: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) NPM_ORACLES=$(abspath build/npm) \
 	  sh tests/run.sh $(TEST_BIN) tests/cli/test_*.sh
 
+# The arm64 build: its libraries come from Debian's arm64 architecture, which dpkg
+# must know before apt can see them. The unit tests run under qemu-aarch64, then
+# tests/arm64/smoke.sh runs the CLI there and compares with the native build.
+deps-arm64:
+	@dpkg --print-foreign-architectures | grep -qx arm64 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo=sudo; fi; \
+	  echo "dpkg --add-architecture arm64"; $$sudo dpkg --add-architecture arm64; }
+	@$(MAKE) --no-print-directory deps DEPS="$(ARM64_DEPS)"
+
+test-arm64: deps-arm64
+	@$(MAKE) --no-print-directory moepack build/synth
+	@$(MAKE) --no-print-directory ARM64=1 run-tests-arm64
+
+run-tests-arm64: $(MOEPACK) $(BUILD)/synth $(TEST_BIN)
+	@QEMU="qemu-aarch64 -cpu $(ARM64_CPU)" BUILD=$(abspath $(BUILD)) \
+	  NATIVE_MOEPACK=$(abspath moepack) NATIVE_SYNTH=$(abspath build/synth) \
+	  sh tests/arm64/run.sh $(TEST_BIN)
+
 demo: deps
 	@$(MAKE) --no-print-directory $(MOEPACK)
 	./$(MOEPACK) inspect tests/data/tiny-qwen3moe
@@ -96,6 +143,6 @@ bench: $(MOEPACK) $(BUILD)/synth $(BUILD)/engine_limits $(BUILD)/tok_encode $(BU
 	  sh bench/run.sh
 
 clean:
-	rm -rf build build-san moepack
+	rm -rf build build-san build-arm64* moepack
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/main.d $(SYNTH_OBJ:.o=.d)
