@@ -14,10 +14,17 @@
 #include "decoder_internal.h"
 #include "linalg.h"
 
+/* Eight running sums the compiler can keep in one vector register (a single sum
+ * would have to stay scalar: float addition is not reassociated). */
 static float dot(const float *a, const float *b, int n)
 {
-    float s = 0;
-    for (int i = 0; i < n; i++)
+    float lane[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            lane[k] += a[i + k] * b[i + k];
+    float s = ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+    for (; i < n; i++)
         s += a[i] * b[i];
     return s;
 }

@@ -65,9 +65,6 @@ static float dot_q8(const int8_t *q, const float *a, const float *b, const int8_
 
 static const mp_kern_inner inner = {dot_f32, dot_q8};
 
-/* Bytes ahead of the current block that the decode tile asks the cache for. */
-enum { PREFETCH_AHEAD = 1024 };
-
 /* 32 codes of a q4_0 block: 16 bytes, low nibbles values 0..15, high nibbles 16..31. */
 static __m256i nibbles_split(const uint8_t *p)
 {
@@ -125,6 +122,7 @@ static inline __attribute__((always_inline)) void nibble_tile_ymm(const mp_packe
 {
     __m256 acc[4][4];
     int64_t nb = w->cols / 32, per_group = q4_0 ? 1 : w->enc.group / 32;
+    int64_t ahead = R * (q4_0 ? nb * 18 : nb * 16);
     row_at ra[4];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -141,10 +139,10 @@ static inline __attribute__((always_inline)) void nibble_tile_ymm(const mp_packe
             a[i] = group_of(w, L, q4_0, ra[i], g, &zero[i]);
         for (int64_t end = j + per_group; j < end; j++) {
             __m256i u8[4];
-            /* the rows are R streams: reading ahead keeps more of them in flight */
+            /* the next tile's rows, at the same place: they stream in while this tile computes */
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++)
-                _mm_prefetch((const char *)(ra[i].codes + (q4_0 ? 18 : 16) * j + PREFETCH_AHEAD), _MM_HINT_T0);
+                _mm_prefetch((const char *)(ra[i].codes + ahead + (q4_0 ? 18 : 16) * j), _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++)
                 u8[i] = q4_0 ? nibbles_split(ra[i].codes + 18 * j + 2) : nibbles_interleaved(ra[i].codes + 16 * j);
