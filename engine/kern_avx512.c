@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "../core/dtype.h"
 #include "kern_internal.h"
 
 static float hsum(__m256 v)
@@ -302,9 +303,37 @@ static void fast_w4(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_
     nibble_tiles(w, xq, false, r0, r1, t0, t1, y);
 }
 
+/* bf16 rows straight from their bits (a bf16 is the top half of an f32), for decode,
+ * where staging them through a buffer costs more than the products (the output head). */
+static void exact_bf16(const mp_packed *w, const float *x, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
+                       float *y)
+{
+    int64_t cols = w->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint16_t *row = (const uint16_t *)w->raw + r * cols;
+        _mm_prefetch((const char *)(row + 4 * cols), _MM_HINT_T0);
+        for (int64_t t = t0; t < t1; t++) {
+            const float *xt = x + t * cols;
+            __m512 acc = _mm512_setzero_ps();
+            int64_t c = 0;
+            for (; c + 16 <= cols; c += 16) {
+                __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(row + c)));
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(wide, 16)), _mm512_loadu_ps(xt + c), acc);
+            }
+            float sum = _mm512_reduce_add_ps(acc);
+            for (; c < cols; c++)
+                sum += mp_bf16_to_f32(row[c]) * xt[c];
+            y[t * w->rows + r] = sum;
+        }
+    }
+}
+
 static void exact(const mp_packed *w, const float *x, int64_t r0, int64_t r1, int64_t t0, int64_t t1, float *y)
 {
-    mp_kern_exact_tiles(&inner, w, x, r0, r1, t0, t1, y);
+    if (w->enc.kind == MP_ENC_BF16 && t1 - t0 < 4)
+        exact_bf16(w, x, r0, r1, t0, t1, y);
+    else
+        mp_kern_exact_tiles(&inner, w, x, r0, r1, t0, t1, y);
 }
 
 static void fast(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r1, int64_t t0, int64_t t1,

@@ -22,7 +22,7 @@ typedef struct {
     int refs;      /* acquires not yet released */
     uint8_t *raw;  /* the decoded record when resident */
     uint64_t alloc; /* bytes of raw's buffer: what the record counts against capacity */
-    bool pinned, verified, queued;
+    bool pinned, queued;
     bool hinted;   /* read for a prefetch hint and not used yet */
     mp_cache_usage use;
 } slot;
@@ -240,7 +240,9 @@ static int load(mp_expert_cache *c, slot *s, uint64_t *transferred, mp_error *er
     if (rc == MP_OK)
         rc = mp_expert_io_read(&c->io, s->rec, stored, transferred, err);
     if (rc == MP_OK)
-        rc = mp_pack_decode_record(c->pack, s->rec, stored, raw, !s->verified, err);
+        /* every read, not only the first: a record read again after its eviction
+         * comes from the disk again (xxh3 runs far faster than the disk) */
+        rc = mp_pack_decode_record(c->pack, s->rec, stored, raw, true, err);
     if (r->zstd)
         mp_io_buffer_free(stored, stored_bytes);
     if (rc != MP_OK) {
@@ -248,7 +250,6 @@ static int load(mp_expert_cache *c, slot *s, uint64_t *transferred, mp_error *er
         return rc;
     }
     s->raw = raw;
-    s->verified = true;
     return MP_OK;
 }
 

@@ -48,8 +48,8 @@ int mp_expert_cache_open(mp_expert_cache **out, const mp_pack *pack, const mp_ex
 void mp_expert_cache_close(mp_expert_cache *c);
 /* The raw bytes of (layer, expert)'s record as mp_pack_read_record gives them (part k
  * at raw + record.parts[k].offset), valid and never evicted until the matching
- * release. Reads the record when absent (one pread); its checksum is verified the
- * first time it is read. A missing, truncated or corrupt tier file or record: exit 3
+ * release. Reads the record when absent (one pread); its checksum is verified on
+ * every read. A missing, truncated or corrupt tier file or record: exit 3
  * naming the record. An expert the pack lacks, or more acquired than fit: exit 2. */
 int mp_expert_cache_acquire(mp_expert_cache *c, int layer, int expert, const uint8_t **raw, mp_error *err);
 void mp_expert_cache_release(mp_expert_cache *c, int layer, int expert);
