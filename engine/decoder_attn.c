@@ -126,17 +126,6 @@ static int gqa(mp_decoder *d, int li, const float *h, int n, float *out)
     return rc;
 }
 
-/* 1/sqrt(qk_head_dim), times YaRN's mscale^2 (engine_mla.c's mla_scale). */
-static float mla_scale(const mp_config *c)
-{
-    double scale = 1.0 / sqrt((double)(c->qk_nope_dim + c->qk_rope_dim));
-    if (eng_rope_is_yarn(c) && c->rope_mscale_all_dim != 0) {
-        double m = eng_yarn_mscale(c->rope_factor, c->rope_mscale_all_dim);
-        scale *= m * m;
-    }
-    return (float)scale;
-}
-
 /* One head of one new token: q is [nope | rope]; scratch holds rank + positions floats. */
 static void mla_head(const mp_decoder *d, const dec_layer *L, int head, const float *q, int t, float *scratch,
                      float *out)
@@ -149,7 +138,7 @@ static void mla_head(const mp_decoder *d, const dec_layer *L, int head, const fl
     for (int a = 0; a < nope; a++)
         for (int r = 0; r < rank; r++)
             lat[r] += wk[(int64_t)a * rank + r] * q[a];
-    float scale = mla_scale(c);
+    float scale = eng_mla_scale(c);
     for (int j = 0; j <= t; j++)
         scores[j] = scale * (dot(lat, L->k_cache + (int64_t)j * rank, rank) +
                              dot(q + nope, L->v_cache + (int64_t)j * rope, rope));

@@ -94,7 +94,9 @@ int eng_attend(const eng_attn_shape *a, const float *q, const float *k, const fl
 /* out[n_seq * n_ctx, hidden] = attention over h (the normed input). */
 int eng_attention(mp_engine *e, int li, const float *h, int n_seq, int n_ctx, float *out,
                   const mp_engine_hooks *hooks, mp_error *err);
-/* engine_mla.c: the same for DeepSeek's multi-head latent attention. */
+/* engine_mla.c: the same for DeepSeek's multi-head latent attention, and its softmax
+ * scale (1/sqrt(qk_head_dim), times YaRN's mscale^2). */
+float eng_mla_scale(const mp_config *c);
 int eng_mla_attention(mp_engine *e, const eng_layer *L, const float *h, int n_seq, int n_ctx, float *out,
                       const mp_engine_hooks *hooks, mp_error *err);
 

@@ -13,7 +13,7 @@
 
 /* 1/sqrt(qk_head_dim), and with YaRN mscale(factor, mscale_all_dim)^2: the
  * logits' growth with context that YaRN corrects for (DeepSeek's softmax_scale). */
-static float mla_scale(const mp_config *c)
+float eng_mla_scale(const mp_config *c)
 {
     double scale = 1.0 / sqrt((double)(c->qk_nope_dim + c->qk_rope_dim));
     if (eng_rope_is_yarn(c) && c->rope_mscale_all_dim != 0) {
@@ -95,7 +95,7 @@ int eng_mla_attention(mp_engine *e, const eng_layer *L, const float *h, int n_se
         eng_rope_apply(e, q, n, n_ctx, H, qk, c->qk_nope_dim, c->rope_interleave);
         eng_rope_apply(e, k, n, n_ctx, H, qk, c->qk_nope_dim, c->rope_interleave);
         eng_attn_shape shape = {.heads = H, .kv_heads = H, .qk_dim = qk, .v_dim = c->v_head_dim,
-                                .scale = mla_scale(c)};
+                                .scale = eng_mla_scale(c)};
         rc = eng_attend(&shape, q, k, v, n_seq, n_ctx, ctx);
     }
     if (!rc)
