@@ -45,7 +45,7 @@ static int render_tokens(mp_chat *c, mp_runtime *r, int32_t **ids, size_t *n, mp
     return rc;
 }
 
-int mp_chat_user_turn(mp_chat *c, mp_runtime *r, const char *text, const int32_t **todo, int *n, mp_error *err)
+int mp_chat_user_turn(mp_chat *c, mp_runtime *r, const char *text, const int32_t **to_run, int *n, mp_error *err)
 {
     int32_t *ids = NULL;
     size_t count = 0;
@@ -65,7 +65,7 @@ int mp_chat_user_turn(mp_chat *c, mp_runtime *r, const char *text, const int32_t
     rc = mp_token_list_push(&c->cached, ids + same, (int)count - same) ? mp_fail(err, MP_EXIT_IO, "out of memory")
                                                                         : MP_OK;
     free(ids);
-    *todo = c->cached.ids + same;
+    *to_run = c->cached.ids + same;
     *n = c->cached.n - same;
     return rc;
 }

@@ -19,8 +19,8 @@ int mp_chat_open(mp_chat *c, const char *pack_dir, mp_error *err);
 void mp_chat_close(mp_chat *c);
 /* Adds the user's message, renders the conversation with the generation prompt and
  * tokenizes it; rewinds the decoder to the longest prefix it already holds and
- * returns in *todo / *n the tokens still to run. */
-int mp_chat_user_turn(mp_chat *c, mp_runtime *r, const char *text, const int32_t **todo, int *n, mp_error *err);
+ * returns in *to_run / *n the tokens still to run. */
+int mp_chat_user_turn(mp_chat *c, mp_runtime *r, const char *text, const int32_t **to_run, int *n, mp_error *err);
 /* Records the reply: the tokens the decoder ran and, as the assistant's message, its text. */
 int mp_chat_reply(mp_chat *c, mp_runtime *r, const mp_token_list *reply, mp_error *err);
 

@@ -76,19 +76,19 @@ static void record_reply(run_session *s, int prompt_tokens, const mp_token_list 
 static int answer(run_session *s, const char *text, size_t len, const mp_token_list *given_ids, mp_error *err)
 {
     mp_token_list prompt = {0}, reply = {0};
-    const int32_t *todo = NULL;
+    const int32_t *to_run = NULL;
     int n = 0, rc = MP_OK;
     if (s->have_chat) {
-        rc = mp_chat_user_turn(&s->chat, &s->rt, text, &todo, &n, err);
+        rc = mp_chat_user_turn(&s->chat, &s->rt, text, &to_run, &n, err);
     } else {
         mp_decoder_truncate(s->rt.dec, 0);
         rc = given_ids ? MP_OK : plain_prompt(s, text, len, &prompt, err);
-        todo = given_ids ? given_ids->ids : prompt.ids;
+        to_run = given_ids ? given_ids->ids : prompt.ids;
         n = given_ids ? given_ids->n : prompt.n;
     }
     FILE *out = s->o.common.json ? NULL : stdout;
     if (!rc)
-        rc = mp_generate(&s->rt, &s->sampler, todo, n, s->o.max_tokens, out, &reply, &s->stats, err);
+        rc = mp_generate(&s->rt, &s->sampler, to_run, n, s->o.max_tokens, out, &reply, &s->stats, err);
     if (!rc && s->have_chat)
         rc = mp_chat_reply(&s->chat, &s->rt, &reply, err);
     if (!rc && s->replies)
