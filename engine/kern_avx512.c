@@ -210,7 +210,7 @@ static inline __attribute__((always_inline)) void nibble_tile_zmm(const mp_packe
     }
     int64_t j = 0;
     for (; j + 2 <= nb; j += 2) {
-        __m512i q[4], qa[4];
+        __m512i u8[4], zero[4];
         __m512 a[4];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
@@ -220,9 +220,9 @@ static inline __attribute__((always_inline)) void nibble_tile_zmm(const mp_packe
                 a1 = group_of(w, L, q4_0, ra[i], j + 1, &z1);
             else
                 z1 = z0;
-            q[i] = _mm512_inserti64x4(_mm512_castsi256_si512(codes_of(ra[i], q4_0, j, z0)),
-                                      codes_of(ra[i], q4_0, j + 1, z1), 1);
-            qa[i] = _mm512_abs_epi8(q[i]);
+            u8[i] = _mm512_inserti64x4(_mm512_castsi256_si512(codes_of(ra[i], q4_0, j, _mm256_setzero_si256())),
+                                       codes_of(ra[i], q4_0, j + 1, _mm256_setzero_si256()), 1);
+            zero[i] = _mm512_inserti64x4(_mm512_castsi256_si512(z0), z1, 1);
             a[i] = halves_ps(a0, a1);
         }
 #pragma GCC unroll 4
@@ -232,10 +232,11 @@ static inline __attribute__((always_inline)) void nibble_tile_zmm(const mp_packe
             __m512 d = halves_ps(xd[0], xd[1]);
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
-                /* x carrying q's sign: negate where q < 0, zero where q = 0 */
-                __mmask64 neg = _mm512_movepi8_mask(q[i]);
-                __m512i xs = _mm512_mask_sub_epi8(x, neg, _mm512_setzero_si512(), x);
-                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qa[i], xs);
+                /* Σ (u − z)·x = Σ u·x − Σ z·x, as in the decode tile; where every row's z
+                 * is 8 (q4_0, symmetric w4) the compiler computes −Σ z·x once per token */
+                __m512i bias = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), zero[i], x));
+                __m512i p = _mm512_dpbusd_epi32(bias, u8[i], x);
                 acc[i][u] = _mm512_fmadd_ps(_mm512_mul_ps(a[i], d), _mm512_cvtepi32_ps(p), acc[i][u]);
             }
         }
