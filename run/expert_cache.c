@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/progress.h"
 #include "cache_policy.h"
 #include "expert_cache.h"
 #include "expert_io.h"
@@ -39,7 +40,7 @@ struct mp_expert_cache {
     mp_expert_cache_opts opts;
     int n_layers, n_experts, top_k;
     slot *slots;
-    uint64_t held, max_alloc, tick;
+    uint64_t held, max_alloc, total_alloc, tick;
     int loading; /* reads in flight */
     mp_expert_io io;
     sync_state *sync; /* separate so that stats_get, on a const cache, can lock */
@@ -84,6 +85,7 @@ static int index_records(mp_expert_cache *c, mp_error *err)
         s->rec = i;
         s->alloc = mp_io_round(r->raw_length ? r->raw_length : 1);
         c->max_alloc = s->alloc > c->max_alloc ? s->alloc : c->max_alloc;
+        c->total_alloc += s->alloc;
     }
     return MP_OK;
 }
@@ -318,22 +320,31 @@ static void enqueue(mp_expert_cache *c, int i)
 }
 
 /* Pinned records: queued first on the prefetch thread, or read here without it.
- * Failures are left for the record's first acquire to report. */
-static void load_pinned(mp_expert_cache *c)
+ * With an unlimited capacity, every record is read here instead, in layer order, as a
+ * model is loaded: generation then runs at full speed from its first token, its
+ * timings free of disk reads. Failures are left for the record's first acquire to
+ * report. */
+static void load_initial(mp_expert_cache *c)
 {
+    int n = c->n_layers * c->n_experts;
+    bool all = c->opts.capacity == UINT64_MAX;
+    mp_progress bar;
+    mp_progress_start(&bar, "loading experts", all ? c->total_alloc : 0, true, c->opts.quiet || !all);
     pthread_mutex_lock(&c->sync->lock);
-    for (int i = 0; i < c->n_layers * c->n_experts; i++) {
+    for (int i = 0; i < n; i++) {
         slot *s = &c->slots[i];
-        if (!s->pinned)
+        if (s->rec < 0 || !(s->pinned || all))
             continue;
-        if (c->thread_started)
+        if (c->thread_started && !all)
             enqueue(c, i);
-        else if (reserve(c, s->alloc, true) == RESERVED) {
+        else if (s->state == SLOT_ABSENT && reserve(c, s->alloc, true) == RESERVED) {
             mp_error ignored = {0};
             load_unlocked(c, s, &ignored);
         }
+        mp_progress_add(&bar, all ? s->alloc : 0);
     }
     pthread_mutex_unlock(&c->sync->lock);
+    mp_progress_finish(&bar);
 }
 
 /* ---- API ---- */
@@ -388,7 +399,7 @@ int mp_expert_cache_open(mp_expert_cache **out, const mp_pack *pack, const mp_ex
         mp_expert_cache_close(c);
         return rc;
     }
-    load_pinned(c);
+    load_initial(c);
     *out = c;
     return MP_OK;
 }

@@ -21,12 +21,13 @@ typedef enum { MP_EVICT_LRU, MP_EVICT_LFU, MP_EVICT_FREQ } mp_evict_policy;
 
 typedef struct {
     /* Bytes of routed-expert records held in memory (each record counted as its
-     * buffer, rounded up to 4 KiB). UINT64_MAX: every expert resident once loaded,
-     * loaded lazily on first use (or by prefetch hints), nothing pinned. */
+     * buffer, rounded up to 4 KiB). UINT64_MAX: every expert resident, all read at open
+     * (a progress bar unless quiet), nothing pinned. */
     uint64_t capacity;
     mp_evict_policy policy;
     bool page_cache; /* false: cold reads bypass the page cache with O_DIRECT (falls back, said once on stderr, where refused) */
     bool prefetch;   /* background prefetch thread */
+    bool quiet;      /* no progress bar */
     int n_pinned_hint; /* 0: pin the hottest experts up to half the capacity; > 0: at most that many; < 0: none */
 } mp_expert_cache_opts;
 

@@ -159,5 +159,6 @@ int mp_run_cli_parse(mp_run_cli *o, int argc, char **argv, mp_error *err)
     if (o->ctx == 0)
         o->ctx = o->perplexity ? 256 : 4096;
     o->runtime.max_ctx = o->ctx;
+    o->runtime.quiet = o->common.quiet || o->common.json;
     return check_modes(o, err);
 }

@@ -73,6 +73,7 @@ static int open_cache(mp_runtime *r, const mp_runtime_opts *o, uint64_t tier0, m
     co.policy = o->policy;
     co.page_cache = o->page_cache;
     co.prefetch = o->prefetch;
+    co.quiet = o->quiet;
     if (o->budget > 0) {
         if (o->budget <= tier0)
             return mp_fail(err, MP_EXIT_INPUT, "--budget %llu bytes: tier 0 alone needs %llu bytes",

@@ -13,6 +13,7 @@ typedef struct {
     int max_ctx;
     mp_evict_policy policy;
     bool page_cache, prefetch;
+    bool quiet; /* no progress bar while the experts load */
 } mp_runtime_opts;
 
 typedef struct {
