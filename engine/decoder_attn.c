@@ -16,7 +16,7 @@
 
 /* Eight running sums the compiler can keep in one vector register (a single sum
  * would have to stay scalar: float addition is not reassociated). */
-static float dot(const float *a, const float *b, int n)
+static float dot(const float *restrict a, const float *restrict b, int n)
 {
     float lane[8] = {0};
     int i = 0;
@@ -45,25 +45,40 @@ static void softmax_with_sink(float *s, int n, const float *sink)
         s[j] /= sum;
 }
 
+/* out += s·v, in steps of 8 that the compiler vectorizes at -O2 (each out[i] still
+ * sums in position order). */
+static void add_scaled(float *restrict out, float s, const float *restrict v, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            out[i + k] += s * v[i + k];
+    for (; i < n; i++)
+        out[i] += s * v[i];
+}
+
 /* The first cached position a query at position t sees. */
 static int window_start(int t, int window)
 {
     return window > 0 && t - window + 1 > 0 ? t - window + 1 : 0;
 }
 
-/* One head of one new token against the cache: out[v_dim] = softmax(q K^T) V. */
-static void gqa_head(const float *q, const float *kc, const float *vc, int lo, int hi, int stride, int dim,
-                     float scale, const float *sink, float *scores, float *out)
+/* The group of query heads that share one KV head, for one new token against the
+ * cache: out[g][dim] = softmax(q_g K^T) V. Each cached row is loaded once for the
+ * whole group; every head's sums run in position order as they would alone. */
+static void gqa_group(const float *q, const float *kc, const float *vc, int lo, int hi, int stride, int dim,
+                      int group, float scale, const float *sinks, float *scores, float *out)
 {
+    int len = hi - lo;
     for (int j = lo; j < hi; j++)
-        scores[j - lo] = scale * dot(q, kc + (int64_t)j * stride, dim);
-    softmax_with_sink(scores, hi - lo, sink);
-    memset(out, 0, (size_t)dim * sizeof *out);
-    for (int j = lo; j < hi; j++) {
-        const float *v = vc + (int64_t)j * stride;
-        for (int i = 0; i < dim; i++)
-            out[i] += scores[j - lo] * v[i];
-    }
+        for (int g = 0; g < group; g++)
+            scores[g * len + j - lo] = scale * dot(q + g * dim, kc + (int64_t)j * stride, dim);
+    for (int g = 0; g < group; g++)
+        softmax_with_sink(scores + g * len, len, sinks ? sinks + g : NULL);
+    memset(out, 0, (size_t)(group * dim) * sizeof *out);
+    for (int j = lo; j < hi; j++)
+        for (int g = 0; g < group; g++)
+            add_scaled(out + g * dim, scores[g * len + j - lo], vc + (int64_t)j * stride, dim);
 }
 
 static void store_rows(float *cache, const float *rows, int pos0, int n, int64_t width)
@@ -71,24 +86,26 @@ static void store_rows(float *cache, const float *rows, int pos0, int n, int64_t
     memcpy(cache + (int64_t)pos0 * width, rows, (size_t)(n * width) * sizeof *cache);
 }
 
-/* Every (token, head) pair writes its own output, so the result does not depend
- * on the thread count. */
+/* Every (token, KV head) pair writes its own outputs, so the result does not depend
+ * on the thread count; pairs alternate between threads, which balances the causal
+ * triangle of a prompt. */
 static int gqa_attend(const mp_decoder *d, const dec_layer *L, int li, const float *q, int n, float *ctx)
 {
     const mp_config *c = d->cfg;
     int hd = c->head_dim, group = c->n_heads / c->n_kv_heads, stride = c->n_kv_heads * hd;
     int window = c->sliding && c->sliding[li] && c->sliding_window > 0 ? c->sliding_window : 0;
     float scale = 1.0f / sqrtf((float)hd);
-    int64_t per_thread = d->pos + n;
+    int64_t per_thread = (int64_t)group * (d->pos + n);
     float *scores = malloc((size_t)omp_get_max_threads() * (size_t)per_thread * sizeof *scores);
     if (!scores)
         return MP_EXIT_IO;
-    #pragma omp parallel for schedule(static)
-    for (int job = 0; job < n * c->n_heads; job++) {
-        int i = job / c->n_heads, h = job % c->n_heads, t = d->pos + i, kvh = h / group;
-        gqa_head(q + ((int64_t)i * c->n_heads + h) * hd, L->k_cache + kvh * hd, L->v_cache + kvh * hd,
-                 window_start(t, window), t + 1, stride, hd, scale, L->sinks ? &L->sinks[h] : NULL,
-                 scores + omp_get_thread_num() * per_thread, ctx + ((int64_t)i * c->n_heads + h) * hd);
+    #pragma omp parallel for schedule(static, 1)
+    for (int job = 0; job < n * c->n_kv_heads; job++) {
+        int i = job / c->n_kv_heads, kvh = job % c->n_kv_heads, t = d->pos + i;
+        int64_t first = ((int64_t)i * c->n_heads + kvh * group) * hd;
+        gqa_group(q + first, L->k_cache + kvh * hd, L->v_cache + kvh * hd, window_start(t, window), t + 1, stride,
+                  hd, group, scale, L->sinks ? &L->sinks[kvh * group] : NULL,
+                  scores + omp_get_thread_num() * per_thread, ctx + first);
     }
     free(scores);
     return MP_OK;
@@ -145,8 +162,7 @@ static void mla_head(const mp_decoder *d, const dec_layer *L, int head, const fl
     softmax_with_sink(scores, t + 1, NULL);
     memset(lat, 0, (size_t)rank * sizeof *lat);
     for (int j = 0; j <= t; j++)
-        for (int r = 0; r < rank; r++)
-            lat[r] += scores[j] * L->k_cache[(int64_t)j * rank + r];
+        add_scaled(lat, scores[j], L->k_cache + (int64_t)j * rank, rank);
     for (int b = 0; b < vd; b++)
         out[b] = dot(wv + (int64_t)b * rank, lat, rank);
 }
