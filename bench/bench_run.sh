@@ -4,10 +4,13 @@
 # 1 GB, each as q4_0 and as the default w4a16, with every expert resident and with
 # budgets of 75%, 50% and 25% of the expert bytes (on top of tier 0).
 # Baselines measured in the same run:
-# - the physical limit: packed weight bytes the decoder reads per decoded token
-#   (moepack's own count) over this machine's memory read bandwidth (kern_bench);
-# - with LLAMA_BENCH=path/to/llama-bench, llama.cpp's pp512 and tg128 on the GGUF
-#   export of the same pack, and our ratio to it.
+# - the physical limits: packed weight bytes the decoder reads per decoded token
+#   (moepack's own count) over this machine's memory read bandwidth (kern_bench),
+#   and, under a budget, expert bytes read from disk per decoded token over the
+#   disk's O_DIRECT read speed (dd of the pack's largest tier file);
+# - with LLAMA_BENCH=path/to/llama-bench, llama.cpp's pp512, tg128 and tg128 after
+#   512 tokens (d512, the depth our decode runs at) on the GGUF export of the same
+#   pack, and our ratios to them.
 # Every budgeted run's ids are compared with the unlimited run's ("same").
 # BIG_CKPT=DIR reuses a synthetic checkpoint made earlier (it takes ~2 min and 3.6 GB).
 : "${MOEPACK:?run through make bench}" "${SYNTH:?run through make bench}" "${KERN_BENCH:?run through make bench}"
@@ -49,24 +52,39 @@ field() {
 llama_row() {
     gguf=$1 threads=$2
     [ -n "$LLAMA_BENCH" ] || return
-    "$LLAMA_BENCH" -m "$gguf" -p 512 -n 128 -t "$threads" -r 2 -o csv >"$dir/llama.csv" 2>/dev/null || { echo "llama-bench failed"; return; }
-    python3 - "$dir/llama.csv" "$dir/ours" <<'PY'
+    "$LLAMA_BENCH" -m "$gguf" -p 512 -n 128 -t "$threads" -r 2 -o csv >"$dir/llama.csv" 2>/dev/null &&
+        "$LLAMA_BENCH" -m "$gguf" -p 0 -n 128 -d 512 -t "$threads" -r 2 -o csv >"$dir/llama-d512.csv" 2>/dev/null ||
+        { echo "llama-bench failed"; return; }
+    python3 - "$dir/llama.csv" "$dir/llama-d512.csv" "$dir/ours" <<'PY'
 import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-pp = next(float(r["avg_ts"]) for r in rows if r["n_prompt"] == "512" and r["n_gen"] == "0")
-tg = next(float(r["avg_ts"]) for r in rows if r["n_gen"] == "128" and r["n_prompt"] == "0")
-ours_pp, ours_tg = map(float, open(sys.argv[2]).read().split())
-print(f"    llama.cpp pp512 {pp:8.1f}  tg128 {tg:7.2f}   moepack/llama.cpp: prompt {ours_pp / pp:5.2f}x  decode {ours_tg / tg:5.2f}x")
+rows = [r for f in sys.argv[1:3] for r in csv.DictReader(open(f))]
+def ts(p, g, d):
+    return next(float(r["avg_ts"]) for r in rows
+                if r["n_prompt"] == p and r["n_gen"] == g and r.get("n_depth", "0") == d)
+pp, tg, tg512 = ts("512", "0", "0"), ts("0", "128", "0"), ts("0", "128", "512")
+ours_pp, ours_tg = map(float, open(sys.argv[3]).read().split())
+print(f"    llama.cpp pp512 {pp:8.1f}  tg128 {tg:7.2f}  tg128@d512 {tg512:7.2f}   moepack/llama.cpp: prompt "
+      f"{ours_pp / pp:5.2f}x  decode {ours_tg / tg:5.2f}x of tg128, {ours_tg / tg512:5.2f}x of tg128@d512")
 PY
 }
 
-printf '%-5s %-6s %2s %-9s %9s %9s %9s %10s %9s %6s %5s\n' model scheme T budget "prompt/s" "decode/s" "limit/s" "of limit" "RSS MiB" "hit" ids
+# disk_speed PACK: MB/s of an O_DIRECT read of the pack's largest tier file.
+disk_speed() {
+    f=$(ls -S "$1"/tier-*.bin | head -1)
+    dd if="$f" of=/dev/null bs=16M iflag=direct 2>&1 | sed -n 's/.* copied, \([0-9.]*\) s.*/\1/p' |
+        python3 -c 'import os,sys; print("%.0f" % (os.path.getsize(sys.argv[1]) / 1e6 / float(sys.stdin.read())))' "$f"
+}
+
+printf '%-5s %-6s %2s %-9s %9s %9s %7s %9s %8s %9s %9s %9s %6s %5s\n' model scheme T budget "prompt/s" "decode/s" \
+    "of full" "mem lim/s" "of lim" "disk MB/t" "disk lim/s" "RSS MiB" "hit" ids
 for m in $models; do
     name=${m%%:*} ckpt=${m#*:}
     for scheme in q4_0 w4a16; do
         pack=$dir/$name-$scheme.mpk
         "$MOEPACK" convert "$ckpt" -o "$pack" --scheme "$scheme" --quiet || exit 1
         [ -z "$LLAMA_BENCH" ] || "$MOEPACK" export "$pack" --to gguf -o "$dir/$name-$scheme.gguf" --quiet >/dev/null || exit 1
+        disk=$(disk_speed "$pack")
+        echo "$name $scheme: disk reads the tier file at $disk MB/s (O_DIRECT)"
         for threads in 1 2; do
             bw_t=$([ "$threads" = 1 ] && echo "$bw1" || echo "$bw2")
             for share in 100 75 50 25; do
@@ -80,16 +98,19 @@ for m in $models; do
                     run_once "$pack" "$threads" --budget "$b"
                     budget="$share%"
                 fi
-                python3 - "$dir/full.json" "$dir/run.json" "$name" "$scheme" "$threads" "$budget" "$bw_t" <<'PY'
+                python3 - "$dir/full.json" "$dir/run.json" "$name" "$scheme" "$threads" "$budget" "$bw_t" "$disk" <<'PY'
 import json, sys
 full, run = (json.load(open(f)) for f in sys.argv[1:3])
 s = run["stats"]
 hits = sum(l["hits"] for l in s["layers"]); misses = sum(l["misses"] for l in s["layers"])
 limit = float(sys.argv[7]) * 1e9 / s["weight_bytes_per_decode_token"]
+disk_mb = s["disk_bytes_per_decode_token"] / 1e6
+disk_limit = f"{float(sys.argv[8]) / disk_mb:10.2f}" if disk_mb > 0 else f"{'-':>10}"
 same = "same" if full["replies"][0]["ids"] == run["replies"][0]["ids"] else "DIFF"
+of_full = s["decode_tokens_per_s"] / full["stats"]["decode_tokens_per_s"]
 print(f"{sys.argv[3]:<5} {sys.argv[4]:<6} {sys.argv[5]:>2} {sys.argv[6]:<9} {s['prompt_tokens_per_s']:9.1f} "
-      f"{s['decode_tokens_per_s']:9.2f} {limit:9.2f} {100 * s['decode_tokens_per_s'] / limit:9.0f}% "
-      f"{s['peak_rss'] / 2**20:9.1f} {hits / max(1, hits + misses):6.3f} {same:>5}")
+      f"{s['decode_tokens_per_s']:9.2f} {100 * of_full:6.0f}% {limit:9.2f} {100 * s['decode_tokens_per_s'] / limit:7.0f}% "
+      f"{disk_mb:9.2f} {disk_limit} {s['peak_rss'] / 2**20:9.1f} {hits / max(1, hits + misses):6.3f} {same:>5}")
 if sys.argv[6] == "unlimited":
     open(sys.argv[1].replace("full.json", "ours"), "w").write(f"{s['prompt_tokens_per_s']} {s['decode_tokens_per_s']}")
 PY

@@ -83,7 +83,7 @@ static int decode_loop(mp_runtime *r, mp_sampler *s, float *logits, int max_toke
     mp_detok *dt = NULL;
     int rc = r->tok ? mp_detok_new(r->tok, 1, &dt, err) : MP_OK;
     double t0 = now_seconds();
-    uint64_t bytes0 = mp_decoder_weight_bytes(r->dec);
+    uint64_t bytes0 = mp_decoder_weight_bytes(r->dec), disk0 = mp_expert_cache_stats_get(r->cache)->bytes_read;
     for (int i = 0; i < max_tokens && !rc; i++) {
         int32_t id = mp_sampler_pick(s, logits);
         if (mp_token_list_push(reply, &id, 1))
@@ -98,6 +98,7 @@ static int decode_loop(mp_runtime *r, mp_sampler *s, float *logits, int max_toke
     }
     st->decode_secs += now_seconds() - t0;
     st->decode_weight_bytes += mp_decoder_weight_bytes(r->dec) - bytes0;
+    st->decode_disk_bytes += mp_expert_cache_stats_get(r->cache)->bytes_read - disk0;
     if (!rc)
         rc = finish_stream(dt, out, err);
     mp_detok_free(dt);

@@ -12,6 +12,7 @@ typedef struct {
     double prompt_secs, decode_secs;
     int64_t prompt_tokens, decode_tokens;
     uint64_t decode_weight_bytes; /* packed weight bytes the decode steps read */
+    uint64_t decode_disk_bytes;   /* bytes of expert records read from disk meanwhile */
 } mp_gen_stats;
 
 /* A growable list of token ids. */
