@@ -7,6 +7,7 @@
 SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
 dir=$(mktemp -d "${BENCH_TMP:-/tmp}/moepack-bench-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap also runs when interrupted
 
 now() { date +%s.%N; }
 elapsed() { echo "$1 $2" | awk '{printf "%.4f", $2 - $1}'; }

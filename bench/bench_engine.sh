@@ -13,6 +13,7 @@ if [ ! -d "$M" ]; then
 fi
 dir=$(mktemp -d "${BENCH_TMP:-/tmp}/moepack-bench-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap also runs when interrupted
 "$MOEPACK" convert "$M" -o "$dir/w4.mpk" --scheme w4a16 --quiet
 
 for threads in 1 2; do

@@ -6,6 +6,7 @@
 : "${MOEPACK:?run through make bench}" "${SYNTH:?run through make bench}"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap also runs when interrupted
 "$SYNTH" --deepseek-v3-full -o "$dir/dsv3" >/dev/null || exit 3
 
 best() { # best of 5 wall-clock runs of "$@", in seconds

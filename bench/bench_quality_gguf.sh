@@ -33,6 +33,7 @@ OUT=${BENCH_OUT:-$(dirname "$0")/out}
 mkdir -p "$OUT"
 dir=$(mktemp -d "${BENCH_TMP:-/tmp}/moepack-gguf-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap also runs when interrupted
 
 "$MOEPACK" reference "$M" --text "$SHARED/corpus/eval.txt" --ctx 256 -o "$dir/eval.ref" --quiet || exit 1
 "$MOEPACK" profile "$M" --text "$CALIB" -o "$dir/calib.stats" --quiet >/dev/null || exit 1

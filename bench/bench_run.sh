@@ -17,6 +17,7 @@
 SHARED=${SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
 dir=$(mktemp -d "${BENCH_TMP:-/tmp}/moepack-bench-run-XXXXXX")
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 130' INT TERM  # so that the EXIT trap also runs when interrupted
 
 bw=$("$KERN_BENCH" --bandwidth)
 echo "$bw"
