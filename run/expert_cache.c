@@ -209,13 +209,12 @@ static slot *pick_victim(mp_expert_cache *c, bool spare_hinted)
 
 enum { RESERVED, WAITED, NO_ROOM };
 
-/* A record read for a hint takes the place of victim only if the policy ranks it
- * above the victim as if it were used now: under a tight budget, a prediction must
+/* A record read for a hint takes the place of victim only if the policy, on what it
+ * knows of both, would evict the victim first: under a tight budget, a prediction must
  * not push out the records that keep the hit rate up (on moby-mixtral at half the
  * expert bytes, unchecked prefetching read 3x the bytes and halved decode speed). */
 static bool hint_outranks(const mp_expert_cache *c, const slot *hint, const slot *victim)
 {
-    (void)c;
     return mp_policy_evicts_first(c->opts.policy, &victim->use, &hint->use);
 }
 
