@@ -34,6 +34,7 @@ static const char *prune_help =
     "MTP layers are not run: they keep their lowest-numbered experts (a warning says so).\n\n"
     "  -o, --output OUT.mpk   the pack to write (under a temporary name, renamed when complete)\n"
     "  --calib FILE           calibration text, tokenized with the pack's tokenizer\n"
+    "  --tokens FILE          or its token ids (space-separated), instead of --calib\n"
     "  --keep FRACTION        keep round(FRACTION x experts) experts per layer, 0 < FRACTION <= 1\n"
     "  --keep-per-layer N     keep N experts per layer\n"
     "  --method M             freq | reap | ean (default reap)\n"
@@ -47,7 +48,7 @@ static const char *prune_help =
 
 typedef struct {
     mp_common_opts common;
-    const char *in, *out, *calib, *keep_text;
+    const char *in, *out, *calib, *tokens, *keep_text;
     double keep_fraction;
     int keep_per_layer, ctx, calib_tokens;
     mp_saliency_method method;
@@ -60,6 +61,8 @@ static int parse_value(prune_opts *o, const char *flag, const char *v, mp_error 
         o->out = v;
     else if (strcmp(flag, "--calib") == 0)
         o->calib = v;
+    else if (strcmp(flag, "--tokens") == 0)
+        o->tokens = v;
     else if (strcmp(flag, "--method") == 0 && mp_saliency_method_parse(v, &o->method) != 0)
         return mp_fail(err, MP_EXIT_INPUT, "--method \"%s\": expected freq, reap or ean", v);
     else if (strcmp(flag, "--keep") == 0) {
@@ -80,7 +83,7 @@ static int parse_value(prune_opts *o, const char *flag, const char *v, mp_error 
 static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
 {
     static const char *const flags[] = {"-o", "--output", "--calib", "--method", "--keep", "--keep-per-layer",
-                                        "--ctx", "--calib-tokens"};
+                                        "--ctx", "--calib-tokens", "--tokens"};
     memset(o, 0, sizeof *o);
     o->method = MP_SALIENCY_REAP;
     o->ctx = 256;
@@ -108,14 +111,15 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
     }
     if (o->common.help)
         return MP_OK;
-    if (!o->in || !o->out || !o->calib)
-        return mp_fail(err, MP_EXIT_INPUT, "missing %s; see moepack prune --help",
-                       !o->in ? "PACK" : !o->out ? "-o OUT.mpk" : "--calib FILE");
+    if (!o->in || !o->out || !o->calib == !o->tokens)
+        return mp_fail(err, MP_EXIT_INPUT, "%s; see moepack prune --help",
+                       !o->in ? "missing PACK" : !o->out ? "missing -o OUT.mpk" : "give one of --calib FILE and --tokens FILE");
     if (!o->keep_text == !o->keep_per_layer)
         return mp_fail(err, MP_EXIT_INPUT, "give exactly one of --keep FRACTION and --keep-per-layer N");
     struct stat st;
-    if (stat(o->calib, &st) != 0 || !S_ISREG(st.st_mode))
-        return mp_fail(err, MP_EXIT_INPUT, "--calib %s: no such file", o->calib);
+    const char *calib = o->calib ? o->calib : o->tokens;
+    if (stat(calib, &st) != 0 || !S_ISREG(st.st_mode))
+        return mp_fail(err, MP_EXIT_INPUT, "%s %s: no such file", o->calib ? "--calib" : "--tokens", calib);
     if (stat(o->out, &st) == 0 && !o->force)
         return mp_fail(err, MP_EXIT_INPUT, "%s exists; --force replaces it", o->out);
     return MP_OK;
@@ -170,7 +174,7 @@ static int build_plan(const prune_opts *o, const mp_pack *p, const mp_config *cf
         if (mp_pack_find(p, router) >= 0)
             mp_prune_plan_layer(plan, i++, cfg->n_layers + j, NULL);
     }
-    if (rc == MP_OK && mtp_routed && !o->common.quiet)
+    if (rc == MP_OK && mtp_routed) /* even with --quiet: the choice is not the method's */
         fprintf(stderr, "moepack prune: warning: %d MTP layer%s %s not run on the calibration text: %s experts kept "
                 "by lowest id, not by saliency\n", mtp_routed, mtp_routed == 1 ? "" : "s", mtp_routed == 1 ? "is" : "are",
                 mtp_routed == 1 ? "its" : "their");
@@ -221,7 +225,8 @@ static void command_line(const prune_opts *o, char *buf, size_t cap)
         snprintf(keep, sizeof keep, "--keep %s", o->keep_text);
     else
         snprintf(keep, sizeof keep, "--keep-per-layer %d", o->keep_per_layer);
-    snprintf(buf, cap, "moepack prune %s --calib %s %s --method %s --ctx %d --calib-tokens %d", o->in, o->calib, keep,
+    snprintf(buf, cap, "moepack prune %s %s %s %s --method %s --ctx %d --calib-tokens %d", o->in,
+             o->calib ? "--calib" : "--tokens", o->calib ? o->calib : o->tokens, keep,
              mp_saliency_method_name(o->method), o->ctx, o->calib_tokens);
 }
 
@@ -229,7 +234,8 @@ static json_t *prune_json(const prune_opts *o, const mp_prune_plan *plan, const 
 {
     char xxh[17];
     snprintf(xxh, sizeof xxh, "%016llx", (unsigned long long)s->text_xxh3);
-    json_t *calib = json_pack("{s:s, s:I, s:s, s:I, s:I, s:i}", "text", o->calib, "bytes", (json_int_t)s->text_bytes,
+    json_t *calib = json_pack("{s:s, s:s, s:I, s:s, s:I, s:I, s:i}", "kind", o->calib ? "text" : "tokens", "path",
+                              o->calib ? o->calib : o->tokens, "bytes", (json_int_t)s->text_bytes,
                               "xxh3", xxh, "tokens", (json_int_t)s->tokens, "chunks", (json_int_t)s->chunks, "ctx",
                               o->ctx);
     json_t *layers = json_array();
@@ -273,7 +279,7 @@ static void print_summary(const prune_opts *o, const mp_prune_plan *plan, const 
     printf("pruned      %s -> %s (method %s, %d of %d experts kept per layer%s)\n", o->in, o->out,
            mp_saliency_method_name(o->method), plan->keep, plan->n_experts, plan->n_group > 1 ? ", per group" : "");
     printf("saliency    %lld tokens in %lld chunks of %d from %s, %.1f s\n", (long long)s->tokens,
-           (long long)s->chunks, o->ctx, o->calib, s->seconds);
+           (long long)s->chunks, o->ctx, o->calib ? o->calib : o->tokens, s->seconds);
     printf("experts     %d kept, %d dropped over %d MoE layers; %d never routed on the text\n", w->experts_kept,
            w->experts_dropped, plan->n_layers, never_routed(s));
     printf("routing     %d router tensors cut to the kept experts\n", w->sliced);
@@ -281,7 +287,10 @@ static void print_summary(const prune_opts *o, const mp_prune_plan *plan, const 
            w->bytes_in ? 100.0 * (double)w->bytes_out / (double)w->bytes_in : 0.0);
     for (int i = 0; i < plan->n_layers && plan->n_layers <= 64; i++) {
         const mp_prune_layer *L = &plan->layers[i];
-        printf("layer %-4d dropped", L->layer);
+        if (L->scored)
+            printf("layer %-4d dropped", L->layer);
+        else
+            printf("mtp %-6d dropped", L->layer - s->n_layers);
         for (int e = 0; e < plan->n_experts; e++)
             if (L->new_id[e] < 0)
                 printf(" %d", e);
@@ -320,7 +329,7 @@ static int prune_pack(const prune_opts *o, mp_error *err)
     mp_prune_plan plan = {0};
     mp_prune_written written = {0};
     rc = mp_prune_keep_count(&cfg.routing, o->keep_fraction, o->keep_per_layer, &keep, err);
-    mp_saliency_options so = {.text_path = o->calib, .ctx = o->ctx, .max_tokens = o->calib_tokens, .quiet = o->common.quiet};
+    mp_saliency_options so = {.text_path = o->calib, .tokens_path = o->tokens, .ctx = o->ctx, .max_tokens = o->calib_tokens, .quiet = o->common.quiet};
     if (rc == MP_OK)
         rc = mp_saliency_compute(o->in, &so, &s, err);
     if (rc == MP_OK)

@@ -233,7 +233,7 @@ int mp_saliency_compute(const char *pack_dir, const mp_saliency_options *o, mp_s
     if (max_chunks < 1)
         return mp_fail(err, MP_EXIT_INPUT, "--calib-tokens %lld is less than one chunk of --ctx %d",
                        (long long)o->max_tokens, o->ctx);
-    int rc = mp_chunks_load(&chunks, pack_dir, o->text_path, NULL, o->ctx, max_chunks, err);
+    int rc = mp_chunks_load(&chunks, pack_dir, o->text_path, o->tokens_path, o->ctx, max_chunks, err);
     if (rc != MP_OK)
         return rc;
     mp_model_run run;

@@ -22,7 +22,8 @@ const char *mp_saliency_method_name(mp_saliency_method m);
 int mp_saliency_method_parse(const char *text, mp_saliency_method *m);
 
 typedef struct {
-    const char *text_path; /* calibration text, tokenized with the pack's tokenizer */
+    const char *text_path;   /* calibration text, tokenized with the pack's tokenizer, or */
+    const char *tokens_path; /* its token ids (space-separated); exactly one is set */
     int ctx;               /* tokens per chunk */
     int64_t max_tokens;    /* at most this many tokens (whole chunks) */
     bool quiet;
