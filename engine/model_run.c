@@ -53,6 +53,9 @@ const char *mp_model_identity_differs(json_t *a, json_t *b, char *why, size_t ca
     json_t *va;
     json_object_foreach(a, key, va) {
         json_t *vb = json_object_get(b, key);
+        /* fewer experts in b: a pruned pack of a's model (moepack prune) */
+        if (vb && strcmp(key, "experts") == 0 && json_integer_value(vb) <= json_integer_value(va))
+            continue;
         if (!vb || !json_equal(va, vb)) {
             char *ta = json_dumps(va, JSON_ENCODE_ANY), *tb = vb ? json_dumps(vb, JSON_ENCODE_ANY) : NULL;
             snprintf(why, cap, "%s %s vs %s", key, ta ? ta : "?", tb ? tb : "absent");

@@ -1,0 +1,31 @@
+/* Writes the pruned pack: every kept expert's record copied byte for byte (raw bytes
+ * unchanged, renumbered 0..keep-1 in original order), the routers, router biases
+ * and correction biases sliced to the kept experts (exact: their rows are copied,
+ * never re-encoded), every other record copied; the expert count updated in the
+ * manifest's model and in config.json; routing_stats sliced. Written under a
+ * temporary name and renamed when complete. */
+#ifndef MP_PRUNE_WRITE_H
+#define MP_PRUNE_WRITE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "../formats/pack.h"
+#include "prune_plan.h"
+
+typedef struct {
+    const char *out;
+    bool force, quiet;
+    int n_layers;      /* decoder layers: MTP layer j is plan layer n_layers + j */
+    json_t *provenance; /* taken over */
+} mp_prune_write_options;
+
+typedef struct {
+    int records, experts_kept, experts_dropped, sliced;
+    uint64_t bytes_in, bytes_out;
+} mp_prune_written;
+
+int mp_prune_write(const mp_pack *in, const mp_prune_plan *plan, mp_prune_write_options *o, mp_prune_written *out,
+                   mp_error *err);
+
+#endif

@@ -1,0 +1,122 @@
+#!/bin/sh
+# moepack prune: saliencies (freq, REAP, EAN) against an independent float64 forward pass
+# of the checkpoint (tests/ref/prune_saliency.py over tests/ref/moe_forward.py); the pruned
+# pack checked from its bytes by tests/ref/check_prune.py (counts, groups, routers = the
+# input's kept rows, expert records = the input's kept records); every family's synthetic
+# checkpoint prunes and runs; --keep 1 gives the original logits; bad inputs exit 2.
+. "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PY=${PYTHON:-/usr/bin/python3}
+MOBY=$SHARED/models/moby-mixtral
+CALIB=$SHARED/corpus/calib.txt
+
+have_numpy=""
+"$PY" -c 'import numpy' 2>/dev/null && have_numpy=yes
+
+# checked NAME IN OUT: the byte-level checks of the pruned pack.
+checked() {
+    "$PY" "$ROOT/tests/ref/check_prune.py" "$2" "$3" >"$TMP/chk" 2>&1
+    _rc=$?
+    sed "s/^\(PASS\|FAIL\): /\1: $1: /" "$TMP/chk" | grep -E '^(PASS|FAIL): '
+    grep -q '^FAIL: ' "$TMP/chk" || [ "$_rc" -eq 0 ] || fail "$1: check_prune ran" "$(tail -3 "$TMP/chk")"
+}
+
+expect_exit "prune --help" 0 "$MOEPACK" prune --help
+expect_contains "--help documents --method" "$TMP/out" "freq | reap | ean"
+
+# Synthetic checkpoints of every family: prune to half the experts, check, run.
+awk 'BEGIN { for (i = 0; i < 700; i++) printf "%d ", (i * 37 + 11) % 200; print "" }' >"$TMP/ids.txt"
+for fam in mixtral qwen2_moe qwen3_moe olmoe deepseek_v2 deepseek_v3 kimi_k2 glm4_moe gpt_oss; do
+    extra=""
+    [ "$fam" = deepseek_v3 ] && extra="--experts 16" # 4 groups of 4: half keeps 2 per group
+    "$SYNTH" --family "$fam" $extra -o "$TMP/$fam" >/dev/null 2>"$TMP/err" &&
+        "$MOEPACK" convert "$TMP/$fam" -o "$TMP/$fam.mpk" --scheme w4a16 --quiet 2>"$TMP/err" ||
+        { fail "$fam: synth and convert" "$(head -c 300 "$TMP/err")"; continue; }
+    expect_exit "$fam: prune --keep 0.5" 0 "$MOEPACK" prune "$TMP/$fam.mpk" -o "$TMP/$fam-p.mpk" \
+        --tokens "$TMP/ids.txt" --ctx 64 --keep 0.5 --method reap --quiet
+    cp "$TMP/err" "$TMP/$fam.err"
+    expect_exit "$fam: the pruned pack checks" 0 "$MOEPACK" check "$TMP/$fam-p.mpk"
+    expect_exit "$fam: the pruned pack runs" 0 "$MOEPACK" run "$TMP/$fam-p.mpk" --prompt-ids "1 2 3 4" --max-tokens 4
+    checked "$fam" "$TMP/$fam.mpk" "$TMP/$fam-p.mpk"
+done
+expect_contains "deepseek_v3: its MTP layer is said to be unscored" "$TMP/deepseek_v3.err" "MTP layer"
+
+# Bad inputs: exit 2, one line naming the numbers, nothing left behind.
+P=$TMP/mixtral.mpk
+expect_exit "keeping fewer than top_k" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep-per-layer 1
+expect_contains "the error names top_k" "$TMP/err" "fewer than the 2 experts each token is routed to"
+expect_exit "--keep 0.1 rounds below top_k" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep 0.1
+expect_exit "uneven groups" 2 "$MOEPACK" prune "$TMP/deepseek_v3.mpk" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
+    --keep-per-layer 10
+expect_contains "the error lists the valid counts" "$TMP/err" "valid counts: 8, 12, 16"
+expect_exit "missing calibration file" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --calib "$TMP/none.txt" --keep 0.5
+expect_contains "the missing file is named" "$TMP/err" "$TMP/none.txt"
+expect_exit "--keep and --keep-per-layer together" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
+    --keep 0.5 --keep-per-layer 4
+expect_exit "--keep 1.5" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep 1.5
+expect_exit "unknown --method" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep 0.5 --method x
+expect_exit "a checkpoint instead of a pack" 2 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
+    --keep 0.5
+if ls "$TMP" | grep -q 'bad.mpk'; then fail "failed prunes leave no output"; else pass "failed prunes leave no output"; fi
+
+if ! have_shared || [ ! -d "$MOBY" ]; then
+    skip "moby-mixtral" "no $SHARED/models"
+    exit 0
+fi
+
+# Saliencies of the bf16 pack (the checkpoint's own bf16 values) on 2 chunks of calib.txt
+# against the float64 oracle. The engine computes in f32: over 4 layers of width 256 the
+# relative error measured is ~1e-7, so 1e-4 leaves margin for other BLAS/ISA orders while
+# a missing renormalisation (x2), bias or wrong norm is far outside it. Counts are exact
+# (no routing near-tie flips on these chunks; a flip would show as a count off by one).
+"$MOEPACK" convert "$MOBY" -o "$TMP/moby-bf16.mpk" --scheme bf16 --quiet 2>"$TMP/err" ||
+    fail "moby bf16 convert" "$(head -c 300 "$TMP/err")"
+if [ -z "$have_numpy" ]; then
+    skip "saliencies against the float64 oracle" "no numpy for $PY (apt-get install python3-numpy)"
+else
+    "$MOEPACK" tokenize "$TMP/moby-bf16.mpk" --text "$CALIB" --ids >"$TMP/calib.ids"
+    "$PY" "$ROOT/tests/ref/prune_saliency.py" "$MOBY" --ids "$TMP/calib.ids" --ctx 256 --chunks 2 --bos 1 \
+        --out "$TMP/oracle.json" 2>"$TMP/err" || fail "the saliency oracle ran" "$(tail -3 "$TMP/err")"
+    for m in freq reap ean; do
+        "$MOEPACK" prune "$TMP/moby-bf16.mpk" -o "$TMP/o-$m.mpk" --calib "$CALIB" --keep 0.5 --method $m \
+            --calib-tokens 512 --json --quiet >"$TMP/o-$m.json" 2>"$TMP/err" || fail "prune --method $m" "$(head -c 300 "$TMP/err")"
+        "$PY" - "$TMP/oracle.json" "$TMP/o-$m.json" $m <<'PYEOF'
+import json, sys
+oracle, mine, m = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+worst, same_drop = 0.0, True
+for lo, lm in zip(oracle["layers"], mine["layers"]):
+    ref, got = lo[m], lm["saliency"]
+    for a, b in zip(ref, got):
+        worst = max(worst, abs(a - b) / max(abs(a), 1e-12)) if m != "freq" else max(worst, abs(a - b))
+    order = sorted(range(len(ref)), key=lambda e: (ref[e], -e))  # lowest first, ties drop the higher id
+    same_drop &= sorted(order[:len(lm["dropped"])]) == lm["dropped"]
+    same_drop &= lo["freq"] == lm["selections"]
+ok = worst <= (0 if m == "freq" else 1e-4)
+print(("PASS" if ok else "FAIL") + f": {m} saliencies match the float64 oracle (worst {'difference' if m == 'freq' else 'relative error'} {worst:.3g})")
+print(("PASS" if same_drop else "FAIL") + f": {m}: the dropped experts are the oracle's least salient, the counts its counts")
+PYEOF
+    done
+fi
+
+# The w4a16 pack pruned to 75 %: checks, runs, verifies with a finite KLD against the
+# original checkpoint's reference; --keep 1 gives the same logits as the original pack.
+"$MOEPACK" convert "$MOBY" -o "$TMP/moby.mpk" --scheme w4a16 --quiet 2>/dev/null
+expect_exit "moby w4a16 prune --keep 0.75 --method reap" 0 "$MOEPACK" prune "$TMP/moby.mpk" -o "$TMP/moby-p.mpk" \
+    --calib "$CALIB" --keep 0.75 --calib-tokens 4096 --quiet
+checked "moby w4a16" "$TMP/moby.mpk" "$TMP/moby-p.mpk"
+expect_exit "the pruned moby checks" 0 "$MOEPACK" check "$TMP/moby-p.mpk"
+expect_exit "the pruned moby runs" 0 "$MOEPACK" run "$TMP/moby-p.mpk" --prompt-ids "1 100 200 300" --max-tokens 8
+head -c 20000 "$SHARED/corpus/eval.txt" >"$TMP/eval-head.txt"
+"$MOEPACK" reference "$MOBY" --text "$TMP/eval-head.txt" -o "$TMP/moby.ref" --quiet 2>/dev/null
+expect_exit "the pruned moby verifies against the checkpoint's reference" 0 "$MOEPACK" verify "$TMP/moby-p.mpk" \
+    --reference "$TMP/moby.ref" --json --quiet
+if grep -Eq '"kld_mean": [0-9.]+(e-?[0-9]+)?,' "$TMP/out"; then pass "its KLD is finite ($(grep kld_mean "$TMP/out" | tr -d ' ,'))"
+else fail "its KLD is finite" "$(grep kld_mean "$TMP/out")"; fi
+expect_exit "the pruned moby exports to GGUF" 0 "$MOEPACK" export "$TMP/moby-p.mpk" --to gguf -o "$TMP/moby-p.gguf"
+expect_exit "prune --keep 1" 0 "$MOEPACK" prune "$TMP/moby.mpk" -o "$TMP/moby-all.mpk" --calib "$CALIB" --keep 1 \
+    --calib-tokens 512 --quiet
+"$MOEPACK" reference "$TMP/moby.mpk" --text "$TMP/eval-head.txt" -o "$TMP/a.ref" --quiet 2>/dev/null
+"$MOEPACK" reference "$TMP/moby-all.mpk" --text "$TMP/eval-head.txt" -o "$TMP/b.ref" --quiet 2>/dev/null
+a=$(grep -a '"xxh3"' "$TMP/a.ref" | tail -1) b=$(grep -a '"xxh3"' "$TMP/b.ref" | tail -1)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then pass "--keep 1: the same logits as the original pack ($a)"
+else fail "--keep 1: the same logits as the original pack" "$a vs $b"; fi
