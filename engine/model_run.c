@@ -40,6 +40,28 @@ int mp_model_run_batch(mp_model_run *r, const mp_chunks *c, int64_t c0, int n, i
     return mp_engine_forward(r->engine, tokens, n, c->ctx, c->first, c->last, logits, hooks, err);
 }
 
+int mp_embed_chunks(mp_engine *e, const mp_chunks *c, int n_chunks, int ctx, int64_t hidden, float **out,
+                    mp_error *err)
+{
+    int64_t n = (int64_t)n_chunks * ctx;
+    int32_t *tokens = malloc((size_t)ctx * sizeof *tokens);
+    float *x = malloc((size_t)(n * hidden) * sizeof *x);
+    if (!tokens || !x) {
+        free(tokens);
+        free(x);
+        return mp_fail(err, MP_EXIT_IO, "out of memory for %lld calibration tokens (%.1f MB)", (long long)n,
+                       (double)(n * hidden) * 4 / 1e6);
+    }
+    int rc = MP_OK;
+    for (int s = 0; s < n_chunks && rc == MP_OK; s++) {
+        mp_chunks_get(c, s, tokens);
+        rc = mp_engine_embed(e, tokens, ctx, x + (int64_t)s * ctx * hidden, err);
+    }
+    free(tokens);
+    *out = x;
+    return rc;
+}
+
 json_t *mp_model_identity(const mp_config *cfg)
 {
     return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i}", "architecture", cfg->architecture, "family",

@@ -25,6 +25,12 @@ int mp_batch_chunks(int ctx);
 int mp_model_run_batch(mp_model_run *r, const mp_chunks *c, int64_t c0, int n, int32_t *tokens, float *logits,
                        const mp_engine_hooks *hooks, mp_error *err);
 
+/* Every chunk of c (ctx tokens each) embedded, as the residual stream that
+ * layer-by-layer passes (calibration, saliency) transform in turn: a new buffer of
+ * [n_chunks * ctx, hidden] floats in *out (the caller frees it). */
+int mp_embed_chunks(mp_engine *e, const mp_chunks *c, int n_chunks, int ctx, int64_t hidden, float **out,
+                    mp_error *err);
+
 /* The model's identity as written into reference files and checked against them. */
 json_t *mp_model_identity(const mp_config *cfg);
 /* NULL when the identities agree, else which field differs (into why). */

@@ -60,25 +60,6 @@ typedef struct {
     mp_progress progress;
 } sal_run;
 
-static int embed_all(sal_run *r, const mp_chunks *chunks, mp_error *err)
-{
-    int64_t d = r->cfg->hidden;
-    int32_t *tokens = malloc((size_t)r->ctx * sizeof *tokens);
-    r->x = malloc((size_t)(r->n * d) * sizeof *r->x);
-    if (!tokens || !r->x) {
-        free(tokens);
-        return mp_fail(err, MP_EXIT_IO, "out of memory for %lld calibration tokens (%.1f MB)", (long long)r->n,
-                       (double)(r->n * d) * 4 / 1e6);
-    }
-    int rc = MP_OK;
-    for (int q = 0; q < r->n_seq && rc == MP_OK; q++) {
-        mp_chunks_get(chunks, q, tokens);
-        rc = mp_engine_embed(r->engine, tokens, r->ctx, r->x + (int64_t)q * r->ctx * d, err);
-    }
-    free(tokens);
-    return rc;
-}
-
 /* Buffers of one batch: n rows of MLP input, the routing, and one expert's rows. */
 typedef struct {
     float *h, *weights, *rows_in, *act, *out;
@@ -258,7 +239,7 @@ int mp_saliency_compute(const char *pack_dir, const mp_saliency_options *o, mp_s
     s->text_bytes = chunks.text_bytes;
     s->text_xxh3 = chunks.text_xxh3;
     if (rc == MP_OK)
-        rc = embed_all(&r, &chunks, err);
+        rc = mp_embed_chunks(r.engine, &chunks, r.n_seq, r.ctx, r.cfg->hidden, &r.x, err);
     if (rc == MP_OK) {
         mp_progress_start(&r.progress, "saliency", (uint64_t)r.cfg->n_layers * (uint64_t)r.n_seq, false, o->quiet);
         rc = run_layers(&r, err);

@@ -36,26 +36,6 @@ void mp_calib_report_free(mp_calib_report *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Every calibration sequence embedded: the stream the layers transform in turn. */
-static int embed_all(calib_run *c, const mp_chunks *chunks, mp_error *err)
-{
-    int64_t d = c->cfg->hidden;
-    int32_t *tokens = malloc((size_t)c->ctx * sizeof *tokens);
-    c->x = malloc((size_t)(c->n * d) * sizeof *c->x);
-    if (!tokens || !c->x) {
-        free(tokens);
-        return mp_fail(err, MP_EXIT_IO, "out of memory for %lld calibration tokens (%.1f MB)", (long long)c->n,
-                       (double)(c->n * d) * 4 / 1e6);
-    }
-    int rc = MP_OK;
-    for (int s = 0; s < c->n_seq && rc == MP_OK; s++) {
-        mp_chunks_get(chunks, s, tokens);
-        rc = mp_engine_embed(c->engine, tokens, c->ctx, c->x + (int64_t)s * c->ctx * d, err);
-    }
-    free(tokens);
-    return rc;
-}
-
 static int by_layer_and_expert(const void *a, const void *b)
 {
     const mp_calib_fallback *x = a, *y = b;
@@ -108,7 +88,7 @@ int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *st
     c.min_tokens = o->min_tokens >= 0 ? o->min_tokens : c.n / 200;
     report->tokens = c.n;
     report->sequences = c.n_seq;
-    rc = embed_all(&c, &chunks, err);
+    rc = mp_embed_chunks(c.engine, &chunks, c.n_seq, c.ctx, c.cfg->hidden, &c.x, err);
     if (rc == MP_OK)
         rc = run_layers(&c, err);
     free(c.x);
