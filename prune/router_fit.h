@@ -11,7 +11,10 @@
  * well-spanned ones to the data. Solved in double by Cholesky of X^T X + lambda I
  * (X^T X summed per entry in a fixed order: the same bytes at any thread count), then
  * encoded in the router's own encoding (bf16: rounded to bf16) and staged as
- * "layers.N.router"; the engine then uses the stored values for the layers above.
+ * "layers.N.router"; the engine then uses the stored values for the layers above. A
+ * layer whose inputs the pruning has not changed (relative residual of W0 <= 1e-10:
+ * the first MoE layer, or nothing pruned) keeps its rows byte for byte. MTP layers are
+ * not run by the engine: their routers stay as cut.
  * Memory: the two residual streams and a hidden x hidden matrix. */
 #ifndef MP_PRUNE_ROUTER_FIT_H
 #define MP_PRUNE_ROUTER_FIT_H
