@@ -13,6 +13,8 @@ static char armed_dir[MAX_PATH];
 static char armed_files[MAX_FILES][MAX_PATH];
 static volatile sig_atomic_t armed;
 static volatile sig_atomic_t armed_whole_dir; /* remove every entry, not a list */
+static char scratch_dir[MAX_PATH];
+static volatile sig_atomic_t scratch_set;
 
 /* Every entry of a flat directory, through the raw getdents64 system call: readdir
  * allocates, so it may not run in a signal handler. */
@@ -49,8 +51,19 @@ static void on_signal(int sig)
             unlink(armed_files[i]);
         rmdir(armed_dir);
     }
+    if (scratch_set) {
+        unlink_entries(scratch_dir);
+        rmdir(scratch_dir);
+    }
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+static void install_handlers(void)
+{
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
 }
 
 static void arm(const char *dir, const char *const *files, int whole_dir)
@@ -67,9 +80,7 @@ static void arm(const char *dir, const char *const *files, int whole_dir)
             strcat(armed_files[i], files[i]);
         }
     armed_whole_dir = whole_dir;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+    install_handlers();
     armed = 1;
 }
 
@@ -81,4 +92,14 @@ void mp_cleanup_arm(const char *dir, const char *const *files)
 void mp_cleanup_arm_dir(const char *dir)
 {
     arm(dir, NULL, 1);
+}
+
+void mp_cleanup_scratch(const char *dir)
+{
+    scratch_set = 0;
+    if (!dir || strlen(dir) >= MAX_PATH)
+        return;
+    strcpy(scratch_dir, dir);
+    install_handlers();
+    scratch_set = 1;
 }

@@ -13,4 +13,8 @@ void mp_cleanup_arm(const char *dir, const char *const *files);
  * Disarm with mp_cleanup_arm(NULL, NULL). */
 void mp_cleanup_arm_dir(const char *dir);
 
+/* A flat scratch directory (a pack written only to be read again) removed on a
+ * signal besides the armed output, independently of it; NULL forgets it. */
+void mp_cleanup_scratch(const char *dir);
+
 #endif

@@ -1,26 +1,35 @@
 /* moepack prune PACK -o OUT.mpk --calib FILE (--keep F | --keep-per-layer N) --method M:
  * scores every routed expert on calibration text (saliency.c), keeps the same number
- * of the most salient in every MoE layer (prune_plan.c) and writes the pack without
- * the others (prune_write.c). */
+ * of the most salient in every MoE layer (prune_plan.c), optionally folds the others
+ * into their most similar kept expert (merge.c), writes the pack without the others
+ * (prune_write.c), and optionally refits the routers to the original's logits
+ * (router_fit.c: the pruned pack is written under OUT.unrefit-PID, run beside the
+ * original, and copied to OUT with its routers replaced). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "../core/cleanup.h"
 #include "../core/cli.h"
 #include "../core/fileio.h"
+#include "../core/outdir.h"
 #include "../core/version.h"
 #include "../model/model.h"
+#include "merge.h"
 #include "prune_commands.h"
 #include "prune_plan.h"
 #include "prune_write.h"
+#include "router_fit.h"
 #include "saliency.h"
 
 static const char *prune_help =
     "usage: moepack prune PACK -o OUT.mpk --calib FILE (--keep FRACTION | --keep-per-layer N)\n"
     "                     [--method freq|reap|ean] [options]\n\n"
-    "Drops the least salient routed experts of every MoE layer. Saliency is measured by running\n"
+    "Drops (or with --merge folds) the least salient routed experts of every MoE layer and refits\n"
+    "the routers to the original model's logits. Saliency is measured by running\n"
     "the pack over calibration text, one layer at a time:\n"
     "  freq   routed (token, top-k slot) selections of the expert\n"
     "  reap   mean over the expert's tokens of gate weight x ||expert output||_2 (REAP,\n"
@@ -38,6 +47,17 @@ static const char *prune_help =
     "  --keep FRACTION        keep round(FRACTION x experts) experts per layer, 0 < FRACTION <= 1\n"
     "  --keep-per-layer N     keep N experts per layer\n"
     "  --method M             freq | reap | ean (default reap)\n"
+    "  --merge                fold each dropped expert into the kept expert of its group whose mean\n"
+    "                         output on the calibration tokens is most similar (cosine; HC-SMoE),\n"
+    "                         as the selection-frequency-weighted average of their decoded weights,\n"
+    "                         re-encoded in the same encoding (w4 and grids: MSE grid search)\n"
+    "  --refit-router         refit the kept router rows of every MoE layer to the original model's\n"
+    "                         logits on the calibration tokens (ridge least squares on the pruned model's\n"
+    "                         own router inputs; router bias and correction bias kept exact). On by\n"
+    "                         default: it lowered REAP's KLD on moby-mixtral at 75% and 50% kept\n"
+    "                         (docs/prune.md); it costs about two more calibration passes\n"
+    "  --no-refit-router      keep the router rows exactly as cut\n"
+    "  --similarity-tokens N  measure the merge similarity on at most N tokens (default 8192)\n"
     "  --ctx N                tokens per calibration chunk (default 256)\n"
     "  --calib-tokens N       at most N calibration tokens (default 131072)\n"
     "  --force                replace OUT.mpk if it exists\n"
@@ -50,9 +70,9 @@ typedef struct {
     mp_common_opts common;
     const char *in, *out, *calib, *tokens, *keep_text;
     double keep_fraction;
-    int keep_per_layer, ctx, calib_tokens;
+    int keep_per_layer, ctx, calib_tokens, similarity_tokens;
     mp_saliency_method method;
-    bool force;
+    bool force, merge, refit;
 } prune_opts;
 
 static int parse_value(prune_opts *o, const char *flag, const char *v, mp_error *err)
@@ -77,17 +97,21 @@ static int parse_value(prune_opts *o, const char *flag, const char *v, mp_error 
         return mp_cli_int("--ctx", v, 2, 1 << 20, &o->ctx, err);
     else if (strcmp(flag, "--calib-tokens") == 0)
         return mp_cli_int("--calib-tokens", v, 1, 1 << 30, &o->calib_tokens, err);
+    else if (strcmp(flag, "--similarity-tokens") == 0)
+        return mp_cli_int("--similarity-tokens", v, 1, 1 << 30, &o->similarity_tokens, err);
     return MP_OK;
 }
 
 static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
 {
     static const char *const flags[] = {"-o", "--output", "--calib", "--method", "--keep", "--keep-per-layer",
-                                        "--ctx", "--calib-tokens", "--tokens"};
+                                        "--ctx", "--calib-tokens", "--tokens", "--similarity-tokens"};
     memset(o, 0, sizeof *o);
     o->method = MP_SALIENCY_REAP;
     o->ctx = 256;
     o->calib_tokens = 131072;
+    o->similarity_tokens = 8192;
+    o->refit = true; /* measured: lowers KLD at 75 % and 50 % kept (docs/prune.md) */
     for (int i = 1; i < argc; i++) {
         int got = mp_cli_common(&o->common, argc, argv, &i, err);
         for (size_t f = 0; got == 0 && f < sizeof flags / sizeof flags[0]; f++) {
@@ -102,6 +126,12 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
             continue;
         if (strcmp(argv[i], "--force") == 0)
             o->force = true;
+        else if (strcmp(argv[i], "--merge") == 0)
+            o->merge = true;
+        else if (strcmp(argv[i], "--refit-router") == 0)
+            o->refit = true;
+        else if (strcmp(argv[i], "--no-refit-router") == 0)
+            o->refit = false;
         else if (argv[i][0] == '-')
             return mp_fail(err, MP_EXIT_INPUT, "unknown option \"%s\"; see moepack prune --help", argv[i]);
         else if (o->in)
@@ -193,6 +223,24 @@ static json_t *ids_where(const mp_prune_layer *L, int n, bool kept)
     return a;
 }
 
+/* Per merged expert: where it went, how similar, with what weight. */
+static json_t *merged_json(const mp_prune_layer *L, const mp_saliency *s, int n)
+{
+    json_t *a = json_array();
+    const int64_t *count = s->count + (int64_t)L->layer * s->n_experts;
+    for (int e = 0; e < n; e++) {
+        if (L->into[e] < 0)
+            continue;
+        int64_t total = 0;
+        for (int m = 0; m < n; m++)
+            total += m == L->into[e] || L->into[m] == L->into[e] ? count[m] : 0;
+        json_array_append_new(a, json_pack("{s:i, s:i, s:f, s:f}", "expert", e, "into", L->into[e], "similarity",
+                                           L->into_similarity[e], "weight",
+                                           total > 0 ? (double)count[e] / (double)total : 0.0));
+    }
+    return a;
+}
+
 static json_t *layer_json(const mp_prune_layer *L, const mp_saliency *s, int n)
 {
     json_t *sal = json_array(), *sel = json_array(), *never = json_array();
@@ -207,6 +255,8 @@ static json_t *layer_json(const mp_prune_layer *L, const mp_saliency *s, int n)
     }
     json_t *o = json_pack("{s:i, s:b, s:o, s:o, s:o}", "layer", L->layer, "scored", L->scored, "kept",
                           ids_where(L, n, true), "dropped", ids_where(L, n, false), "saliency", sal);
+    if (L->scored && s->similarity)
+        json_object_set_new(o, "merged", merged_json(L, s, n));
     if (L->scored) {
         json_object_set_new(o, "selections", sel);
         json_object_set_new(o, "never_routed", never);
@@ -225,9 +275,10 @@ static void command_line(const prune_opts *o, char *buf, size_t cap)
         snprintf(keep, sizeof keep, "--keep %s", o->keep_text);
     else
         snprintf(keep, sizeof keep, "--keep-per-layer %d", o->keep_per_layer);
-    snprintf(buf, cap, "moepack prune %s %s %s %s --method %s --ctx %d --calib-tokens %d", o->in,
+    snprintf(buf, cap, "moepack prune %s %s %s %s --method %s --ctx %d --calib-tokens %d%s%s", o->in,
              o->calib ? "--calib" : "--tokens", o->calib ? o->calib : o->tokens, keep,
-             mp_saliency_method_name(o->method), o->ctx, o->calib_tokens);
+             mp_saliency_method_name(o->method), o->ctx, o->calib_tokens, o->merge ? " --merge" : "",
+             o->refit ? " --refit-router" : " --no-refit-router");
 }
 
 static json_t *prune_json(const prune_opts *o, const mp_prune_plan *plan, const mp_saliency *s)
@@ -241,11 +292,21 @@ static json_t *prune_json(const prune_opts *o, const mp_prune_plan *plan, const 
     json_t *layers = json_array();
     for (int i = 0; i < plan->n_layers; i++)
         json_array_append_new(layers, layer_json(&plan->layers[i], s, plan->n_experts));
-    return json_pack("{s:s, s:s, s:o, s:i, s:i, s:i, s:s, s:o}", "action", "drop", "method",
-                     mp_saliency_method_name(o->method), "calibration", calib, "experts_before", plan->n_experts,
-                     "experts_after", plan->keep, "groups", plan->n_group, "rule",
-                     "per layer (and per group), the experts of lowest saliency are dropped; ties drop the higher id",
-                     "layers", layers);
+    json_t *out = json_pack("{s:s, s:s, s:o, s:i, s:i, s:i, s:s, s:o}", "action", o->merge ? "merge" : "drop",
+                            "method", mp_saliency_method_name(o->method), "calibration", calib, "experts_before",
+                            plan->n_experts, "experts_after", plan->keep, "groups", plan->n_group, "rule",
+                            "per layer (and per group), the experts of lowest saliency are dropped; ties drop the "
+                            "higher id", "layers", layers);
+    if (o->merge)
+        json_object_set_new(out, "merge", json_pack("{s:s, s:I, s:I, s:s, s:s}", "similarity",
+            "cosine of the experts' mean outputs f_e(x) (down bias included) over every stride-th calibration token, "
+            "all experts run on each (HC-SMoE's output feature)", "similarity_tokens", (json_int_t)s->similarity_tokens,
+            "stride", (json_int_t)s->similarity_stride, "assignment",
+            "each dropped expert into the most similar kept expert of its group (ties to the lower id)", "weights",
+            "frequency-weighted average (selections on the calibration text) of the decoded f32 weights and biases, "
+            "re-encoded in the kept tensor's encoding (w4 and grids: MSE grid search); experts never selected "
+            "weigh 0; kept experts receiving nothing copied byte for byte"));
+    return out;
 }
 
 static json_t *provenance_json(const prune_opts *o, const mp_pack *p, const mp_prune_plan *plan, const mp_saliency *s)
@@ -262,6 +323,20 @@ static json_t *provenance_json(const prune_opts *o, const mp_pack *p, const mp_p
     return prov;
 }
 
+static json_t *refit_json(const mp_refit_result *r)
+{
+    json_t *layers = json_array();
+    for (int i = 0; i < r->n_layers; i++)
+        json_array_append_new(layers, json_pack("{s:i, s:f, s:f, s:f}", "layer", r->layers[i].layer, "lambda",
+                                                r->layers[i].lambda, "residual_before", r->layers[i].before,
+                                                "residual_after", r->layers[i].after));
+    return json_pack("{s:s, s:s, s:I, s:o}", "objective",
+                     "per MoE layer W = argmin ||X W^T - L||^2 + lambda ||W - W0||^2, X the pruned model's router "
+                     "inputs, L the original model's logits of the kept experts (router bias and correction bias "
+                     "kept exact), W0 the rows as cut; residuals relative to ||L||^2, after = the stored rows",
+                     "lambda", "1e-3 * trace(X^T X) / hidden", "tokens", (json_int_t)r->tokens, "layers", layers);
+}
+
 /* ---- summary ---- */
 
 static int never_routed(const mp_saliency *s)
@@ -274,7 +349,7 @@ static int never_routed(const mp_saliency *s)
 }
 
 static void print_summary(const prune_opts *o, const mp_prune_plan *plan, const mp_saliency *s,
-                          const mp_prune_written *w)
+                          const mp_prune_written *w, const mp_merge_stats *ms, const mp_refit_result *fit)
 {
     printf("pruned      %s -> %s (method %s, %d of %d experts kept per layer%s)\n", o->in, o->out,
            mp_saliency_method_name(o->method), plan->keep, plan->n_experts, plan->n_group > 1 ? ", per group" : "");
@@ -285,6 +360,12 @@ static void print_summary(const prune_opts *o, const mp_prune_plan *plan, const 
     printf("routing     %d router tensors cut to the kept experts\n", w->sliced);
     printf("bytes       %llu -> %llu (%.1f%%)\n", (unsigned long long)w->bytes_in, (unsigned long long)w->bytes_out,
            w->bytes_in ? 100.0 * (double)w->bytes_out / (double)w->bytes_in : 0.0);
+    if (o->merge)
+        printf("merged      %d dropped experts folded into %d kept ones (%d tensors re-encoded); similarity on %lld "
+               "tokens\n", ms->experts_merged, ms->experts_changed, ms->tensors, (long long)s->similarity_tokens);
+    for (int i = 0; o->refit && i < fit->n_layers; i++)
+        printf("refit %-5d router residual %.4g -> %.4g (relative, lambda %.3g)\n", fit->layers[i].layer,
+               fit->layers[i].before, fit->layers[i].after, fit->layers[i].lambda);
     for (int i = 0; i < plan->n_layers && plan->n_layers <= 64; i++) {
         const mp_prune_layer *L = &plan->layers[i];
         if (L->scored)
@@ -292,13 +373,16 @@ static void print_summary(const prune_opts *o, const mp_prune_plan *plan, const 
         else
             printf("mtp %-6d dropped", L->layer - s->n_layers);
         for (int e = 0; e < plan->n_experts; e++)
-            if (L->new_id[e] < 0)
+            if (L->new_id[e] < 0 && L->into[e] >= 0)
+                printf(" %d->%d", e, L->into[e]);
+            else if (L->new_id[e] < 0)
                 printf(" %d", e);
         printf("\n");
     }
 }
 
-static void print_json(const prune_opts *o, const mp_prune_plan *plan, const mp_saliency *s, const mp_prune_written *w)
+static void print_json(const prune_opts *o, const mp_prune_plan *plan, const mp_saliency *s, const mp_prune_written *w,
+                       const mp_merge_stats *ms, const mp_refit_result *fit)
 {
     json_t *root = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I, s:f}", "input", o->in, "output",
                              o->out, "method", mp_saliency_method_name(o->method), "experts_before", plan->n_experts,
@@ -310,11 +394,62 @@ static void print_json(const prune_opts *o, const mp_prune_plan *plan, const mp_
     for (int i = 0; i < plan->n_layers; i++)
         json_array_append_new(layers, layer_json(&plan->layers[i], s, plan->n_experts));
     json_object_set_new(root, "layers", layers);
+    if (o->merge)
+        json_object_set_new(root, "merge", json_pack("{s:i, s:i, s:i, s:I}", "experts_merged", ms->experts_merged,
+                                                     "experts_changed", ms->experts_changed, "tensors", ms->tensors,
+                                                     "similarity_tokens", (json_int_t)s->similarity_tokens));
+    if (o->refit)
+        json_object_set_new(root, "router_refit", refit_json(fit));
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text)
         puts(text);
     free(text);
     json_decref(root);
+}
+
+/* Pruned (and merged) pack under a temporary name, routers refit against the
+ * original, then OUT = that pack with the refit routers. */
+static int write_refit(const prune_opts *o, const mp_pack *p, int n_layers, const mp_prune_plan *plan,
+                       const mp_stage *merged, json_t *prov, mp_refit_result *fit, mp_prune_written *written, mp_error *err)
+{
+    char tmp[4096], stage_path[4200];
+    snprintf(tmp, sizeof tmp, "%s.unrefit-%d", o->out, (int)getpid());
+    snprintf(stage_path, sizeof stage_path, "%s.routers", tmp);
+    mp_prune_write_options wo = {.out = tmp, .force = true, .quiet = o->common.quiet, .n_layers = n_layers,
+                                 .provenance = json_deep_copy(prov), .replace = merged};
+    mp_cleanup_scratch(tmp);
+    int rc = mp_prune_write(p, plan, &wo, written, err);
+    mp_pack pruned;
+    mp_stage routers = {.fd = -1};
+    if (rc == MP_OK && (rc = mp_pack_open(&pruned, tmp, err)) != MP_OK)
+        mp_remove_tree(tmp);
+    if (rc != MP_OK) {
+        mp_cleanup_scratch(NULL);
+        json_decref(prov);
+        return rc;
+    }
+    rc = mp_stage_open(&routers, stage_path, err);
+    mp_refit_options ro = {.original = o->in, .pruned = tmp, .text_path = o->calib, .tokens_path = o->tokens,
+                           .ctx = o->ctx, .max_tokens = o->calib_tokens, .quiet = o->common.quiet};
+    if (rc == MP_OK)
+        rc = mp_refit_routers(&ro, plan, &pruned, &routers, fit, err);
+    mp_prune_plan same = {.n_experts = plan->keep, .keep = plan->keep, .n_group = plan->n_group};
+    json_t *prune = json_object_get(prov, "prune");
+    if (rc == MP_OK)
+        json_object_set_new(prune, "router_refit", refit_json(fit));
+    mp_prune_written second;
+    mp_prune_write_options fo = {.out = o->out, .force = o->force, .quiet = o->common.quiet, .n_layers = n_layers,
+                                 .provenance = prov, .replace = &routers};
+    if (rc == MP_OK)
+        rc = mp_prune_write(&pruned, &same, &fo, &second, err);
+    else
+        json_decref(prov);
+    written->bytes_out = rc == MP_OK ? second.bytes_out : written->bytes_out;
+    mp_stage_close(&routers);
+    mp_pack_close(&pruned);
+    mp_remove_tree(tmp);
+    mp_cleanup_scratch(NULL);
+    return rc;
 }
 
 static int prune_pack(const prune_opts *o, mp_error *err)
@@ -328,21 +463,42 @@ static int prune_pack(const prune_opts *o, mp_error *err)
     mp_saliency s = {0};
     mp_prune_plan plan = {0};
     mp_prune_written written = {0};
+    mp_merge_stats ms = {0};
+    mp_refit_result fit = {0};
+    mp_stage merged = {.fd = -1};
+    char stage_path[4096];
+    snprintf(stage_path, sizeof stage_path, "%s.merge-%d", o->out, (int)getpid());
     rc = mp_prune_keep_count(&cfg.routing, o->keep_fraction, o->keep_per_layer, &keep, err);
-    mp_saliency_options so = {.text_path = o->calib, .tokens_path = o->tokens, .ctx = o->ctx, .max_tokens = o->calib_tokens, .quiet = o->common.quiet};
+    mp_saliency_options so = {.text_path = o->calib, .tokens_path = o->tokens, .ctx = o->ctx,
+                              .max_tokens = o->calib_tokens, .quiet = o->common.quiet, .similarity = o->merge,
+                              .similarity_tokens = o->similarity_tokens};
     if (rc == MP_OK)
         rc = mp_saliency_compute(o->in, &so, &s, err);
     if (rc == MP_OK)
         rc = build_plan(o, &p, &cfg, &s, keep, &plan, err);
-    if (rc == MP_OK) {
+    for (int i = 0; rc == MP_OK && o->merge && i < plan.n_layers; i++)
+        if (plan.layers[i].scored)
+            mp_prune_plan_merge(&plan, i, mp_saliency_similarity(&s, plan.layers[i].layer));
+    if (rc == MP_OK && o->merge)
+        rc = mp_stage_open(&merged, stage_path, err);
+    if (rc == MP_OK && o->merge)
+        rc = mp_merge_experts(&p, &plan, &s, &merged, &ms, err);
+    if (rc == MP_OK && o->refit) {
+        rc = write_refit(o, &p, cfg.n_layers, &plan, o->merge ? &merged : NULL, provenance_json(o, &p, &plan, &s), &fit, &written,
+                         err);
+    } else if (rc == MP_OK) {
         mp_prune_write_options wo = {.out = o->out, .force = o->force, .quiet = o->common.quiet,
-                                     .n_layers = cfg.n_layers, .provenance = provenance_json(o, &p, &plan, &s)};
+                                     .n_layers = cfg.n_layers, .provenance = provenance_json(o, &p, &plan, &s),
+                                     .replace = o->merge ? &merged : NULL};
         rc = mp_prune_write(&p, &plan, &wo, &written, err);
     }
+    if (merged.fd >= 0)
+        mp_stage_close(&merged);
     if (rc == MP_OK && o->common.json)
-        print_json(o, &plan, &s, &written);
+        print_json(o, &plan, &s, &written, &ms, &fit);
     else if (rc == MP_OK && !o->common.quiet)
-        print_summary(o, &plan, &s, &written);
+        print_summary(o, &plan, &s, &written, &ms, &fit);
+    mp_refit_result_free(&fit);
     mp_prune_plan_free(&plan);
     mp_saliency_free(&s);
     mp_config_free(&cfg);

@@ -70,7 +70,8 @@ int mp_prune_plan_init(mp_prune_plan *p, const mp_routing *r, int keep, int n_la
         L->saliency = calloc((size_t)r->n_experts, sizeof *L->saliency);
         L->new_id = malloc((size_t)r->n_experts * sizeof *L->new_id);
         L->into = malloc((size_t)r->n_experts * sizeof *L->into);
-        ok = L->saliency && L->new_id && L->into;
+        L->into_similarity = calloc((size_t)r->n_experts, sizeof *L->into_similarity);
+        ok = L->saliency && L->new_id && L->into && L->into_similarity;
     }
     if (!ok) {
         mp_prune_plan_free(p);
@@ -85,6 +86,7 @@ void mp_prune_plan_free(mp_prune_plan *p)
         free(p->layers[i].saliency);
         free(p->layers[i].new_id);
         free(p->layers[i].into);
+        free(p->layers[i].into_similarity);
     }
     free(p->layers);
     free(p->order);
@@ -124,6 +126,22 @@ void mp_prune_plan_layer(mp_prune_plan *p, int i, int layer, const double *salie
     for (int e = 0, next = 0; e < E; e++) {
         L->new_id[e] = kept[e] ? next++ : -1;
         L->into[e] = -1;
+    }
+}
+
+void mp_prune_plan_merge(mp_prune_plan *p, int i, const double *sim)
+{
+    mp_prune_layer *L = &p->layers[i];
+    int E = p->n_experts, size = E / p->n_group;
+    for (int e = 0; L->scored && sim && e < E; e++) {
+        if (L->new_id[e] >= 0)
+            continue;
+        int first = e / size * size, best = -1;
+        for (int k = first; k < first + size; k++)
+            if (L->new_id[k] >= 0 && (best < 0 || sim[(int64_t)e * E + k] > sim[(int64_t)e * E + best]))
+                best = k;
+        L->into[e] = best;
+        L->into_similarity[e] = best >= 0 ? sim[(int64_t)e * E + best] : 0.0;
     }
 }
 

@@ -17,6 +17,7 @@ typedef struct {
     double *saliency; /* [n_experts]; zeros when not scored */
     int *new_id;      /* [n_experts]: the expert's id in the output, -1 when dropped */
     int *into;        /* [n_experts]: for a dropped expert, the kept original id it merges into, or -1 */
+    double *into_similarity; /* [n_experts]: the similarity of a merged expert to its target */
 } mp_prune_layer;
 
 typedef struct {
@@ -38,6 +39,10 @@ void mp_prune_plan_free(mp_prune_plan *p);
 /* Fills plan layer i for model layer `layer`: per group, the keep / n_group experts
  * of highest saliency (ties to the lower id); saliency NULL keeps the lowest ids. */
 void mp_prune_plan_layer(mp_prune_plan *p, int i, int layer, const double *saliency);
+/* Merging (HC-SMoE / M-SMoE): every dropped expert of plan layer i folds into the
+ * kept expert of its own group whose output is most similar (sim[e * n_experts + k],
+ * ties to the lower id). Layers not scored keep into = -1 (dropped outright). */
+void mp_prune_plan_merge(mp_prune_plan *p, int i, const double *sim);
 /* The plan layer of model layer `layer`, or NULL when it has no routed experts. */
 const mp_prune_layer *mp_prune_plan_find(const mp_prune_plan *p, int layer);
 

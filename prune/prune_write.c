@@ -51,13 +51,27 @@ static int renumbered(const char *name, int new_id, char *buf, size_t cap)
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
+static bool same_encoding(const mp_encoding *a, const mp_encoding *b)
+{
+    char x[64], y[64];
+    mp_encoding_format(a, x, sizeof x);
+    mp_encoding_format(b, y, sizeof y);
+    return strcmp(x, y) == 0;
+}
+
+/* The part's bytes: the input's, or the staged replacement of the same tensor. */
 static int copy_part(const mp_pack *in, const mp_pack_part *part, const char *name, const uint8_t *raw,
-                     mp_pack_writer *w, mp_error *err)
+                     const mp_stage *replace, mp_pack_writer *w, mp_error *err)
 {
     const mp_pack_tensor *t = &in->tensors[part->tensor];
+    const mp_staged *staged = mp_stage_find(replace, t->name);
     int64_t shape[2] = {t->rows, t->cols};
+    if (staged && !same_encoding(&staged->enc, &t->enc))
+        return mp_fail(err, MP_EXIT_INPUT, "%s: the replacement of %s is not in its encoding", in->dir, t->name);
     int rc = mp_pack_part_begin(w, name, t->source, t->ndim, t->ndim == 2 ? shape : shape + 1, &t->enc, err);
-    if (rc == MP_OK)
+    if (rc == MP_OK && staged)
+        rc = mp_stage_copy(replace, staged, w, err);
+    else if (rc == MP_OK)
         rc = mp_pack_part_write(w, raw + part->offset, part->length, err);
     return rc == MP_OK ? mp_pack_part_end(w, err) : rc;
 }
@@ -125,7 +139,7 @@ static int write_record(const mp_pack *in, int r, const uint8_t *raw, const mp_p
             rc = slice_part(in, part, raw, plan, RL, w, err);
             s->sliced++;
         } else {
-            rc = copy_part(in, part, L ? renamed : name, raw, w, err);
+            rc = copy_part(in, part, L ? renamed : name, raw, o->replace, w, err);
         }
     }
     return rc == MP_OK ? mp_pack_record_end(w, err) : rc;

@@ -2,7 +2,8 @@
  * unchanged, renumbered 0..keep-1 in original order), the routers, router biases
  * and correction biases sliced to the kept experts (exact: their rows are copied,
  * never re-encoded), every other record copied; the expert count updated in the
- * manifest's model and in config.json; routing_stats sliced. Written under a
+ * manifest's model and in config.json; routing_stats sliced. A tensor found in
+ * o->replace (same encoding and shape) takes its staged bytes instead. Written under a
  * temporary name and renamed when complete. */
 #ifndef MP_PRUNE_WRITE_H
 #define MP_PRUNE_WRITE_H
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 
 #include "../formats/pack.h"
+#include "../quant/stage.h"
 #include "prune_plan.h"
 
 typedef struct {
@@ -18,6 +20,8 @@ typedef struct {
     bool force, quiet;
     int n_layers;      /* decoder layers: MTP layer j is plan layer n_layers + j */
     json_t *provenance; /* taken over */
+    const mp_stage *replace; /* tensors re-encoded elsewhere (merged experts, refit routers), by input
+                                name: written instead of the input's bytes; NULL for none */
 } mp_prune_write_options;
 
 typedef struct {

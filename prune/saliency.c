@@ -41,8 +41,14 @@ double mp_saliency_value(const mp_saliency *s, mp_saliency_method m, int layer, 
     return s->count[i] > 0 ? s->gate_norm[i] / (double)s->count[i] : 0.0;
 }
 
+const double *mp_saliency_similarity(const mp_saliency *s, int layer)
+{
+    return s->similarity ? s->similarity + (int64_t)layer * s->n_experts * s->n_experts : NULL;
+}
+
 void mp_saliency_free(mp_saliency *s)
 {
+    free(s->similarity);
     free(s->moe);
     free(s->count);
     free(s->gate_norm);
@@ -57,6 +63,8 @@ typedef struct {
     float *x; /* the residual stream of every calibration token [n, hidden] */
     int n_seq, ctx, batch_seqs;
     int64_t n;
+    double *out_sum; /* similarity: one layer's sums of f_e(x) over the sampled tokens [E, hidden] */
+    int64_t stride;
     mp_progress progress;
 } sal_run;
 
@@ -110,13 +118,11 @@ static void group_slots(batch_bufs *b, int64_t n, int k, int n_experts)
     b->start[0] = 0;
 }
 
-/* f_e(x) for the rows routed to expert xi: its activations through its down
- * projection (and bias), then each row's norm added to the expert's sums. */
-static int score_expert(sal_run *r, int li, int xi, batch_bufs *b, mp_error *err)
+/* out = f_e(x) for cnt rows in b->rows_in: expert xi's activations through its
+ * down projection, plus its bias. */
+static int expert_outputs(sal_run *r, int li, int xi, int64_t cnt, batch_bufs *b, mp_error *err)
 {
-    int64_t d = r->cfg->hidden, k = r->cfg->routing.top_k, r0 = b->start[xi], cnt = b->start[xi + 1] - r0;
-    for (int64_t j = 0; j < cnt; j++)
-        memcpy(b->rows_in + j * d, b->h + (b->slot[r0 + j] / k) * d, (size_t)d * sizeof *b->h);
+    int64_t d = r->cfg->hidden;
     int rc = mp_engine_mlp_act(r->engine, li, xi, b->rows_in, cnt, b->act, err);
     if (rc != MP_OK)
         return rc;
@@ -129,13 +135,26 @@ static int score_expert(sal_run *r, int li, int xi, batch_bufs *b, mp_error *err
     if (!down || rows != d)
         return mp_fail(err, MP_EXIT_INPUT, "saliency: %s is not loaded as a [%lld, *] matrix", name, (long long)d);
     mp_matmul_nt(b->act, cnt, cols, down, rows, b->out);
+    for (int64_t j = 0; bias && j < cnt; j++)
+        for (int64_t i = 0; i < d; i++)
+            b->out[j * d + i] += bias[i];
+    return MP_OK;
+}
+
+/* f_e(x) for the rows routed to expert xi, each row's norm added to its sums. */
+static int score_expert(sal_run *r, int li, int xi, batch_bufs *b, mp_error *err)
+{
+    int64_t d = r->cfg->hidden, k = r->cfg->routing.top_k, r0 = b->start[xi], cnt = b->start[xi + 1] - r0;
+    for (int64_t j = 0; j < cnt; j++)
+        memcpy(b->rows_in + j * d, b->h + (b->slot[r0 + j] / k) * d, (size_t)d * sizeof *b->h);
+    int rc = expert_outputs(r, li, xi, cnt, b, err);
+    if (rc != MP_OK)
+        return rc;
     int64_t at = (int64_t)li * r->s->n_experts + xi;
     for (int64_t j = 0; j < cnt; j++) {
         double sq = 0;
-        for (int64_t i = 0; i < d; i++) {
-            double v = (double)b->out[j * d + i] + (bias ? (double)bias[i] : 0.0);
-            sq += v * v;
-        }
+        for (int64_t i = 0; i < d; i++)
+            sq += (double)b->out[j * d + i] * (double)b->out[j * d + i];
         double norm = sqrt(sq);
         r->s->count[at]++;
         r->s->norm[at] += norm;
@@ -144,7 +163,47 @@ static int score_expert(sal_run *r, int li, int xi, batch_bufs *b, mp_error *err
     return MP_OK;
 }
 
-static int score_batch(sal_run *r, int li, const float *x, int64_t n, batch_bufs *b, mp_error *err)
+/* Every expert on the sampled rows of the batch (global index first + j), their
+ * outputs added to out_sum: HC-SMoE's output feature, whatever the routing chose. */
+static int observe_all_experts(sal_run *r, int li, int64_t first, int64_t n, batch_bufs *b, mp_error *err)
+{
+    int64_t d = r->cfg->hidden, cnt = 0;
+    for (int64_t j = 0; j < n; j++)
+        if ((first + j) % r->stride == 0)
+            memcpy(b->rows_in + cnt++ * d, b->h + j * d, (size_t)d * sizeof *b->h);
+    for (int xi = 0; cnt > 0 && xi < r->cfg->routing.n_experts; xi++) {
+        int rc = expert_outputs(r, li, xi, cnt, b, err);
+        if (rc != MP_OK)
+            return rc;
+        double *sum = r->out_sum + (int64_t)xi * d;
+        for (int64_t j = 0; j < cnt; j++)
+            for (int64_t i = 0; i < d; i++)
+                sum[i] += (double)b->out[j * d + i];
+    }
+    return MP_OK;
+}
+
+/* The layer's cosines of the experts' output sums (the means' cosines); 0 with a zero sum. */
+static void finish_similarity(sal_run *r, int li)
+{
+    int E = r->cfg->routing.n_experts;
+    int64_t d = r->cfg->hidden;
+    double *sim = r->s->similarity + (int64_t)li * E * E;
+    for (int a = 0; a < E; a++)
+        for (int c = 0; c < E; c++) {
+            const double *u = r->out_sum + (int64_t)a * d, *v = r->out_sum + (int64_t)c * d;
+            double uv = 0, uu = 0, vv = 0;
+            for (int64_t i = 0; i < d; i++) {
+                uv += u[i] * v[i];
+                uu += u[i] * u[i];
+                vv += v[i] * v[i];
+            }
+            sim[a * E + c] = uu > 0 && vv > 0 ? uv / sqrt(uu * vv) : 0.0;
+        }
+    memset(r->out_sum, 0, (size_t)(E * d) * sizeof *r->out_sum);
+}
+
+static int score_batch(sal_run *r, int li, const float *x, int64_t first, int64_t n, batch_bufs *b, mp_error *err)
 {
     const mp_routing *ro = &r->cfg->routing;
     int rc = mp_engine_mlp_input(r->engine, li, x, n, b->h, err);
@@ -156,6 +215,8 @@ static int score_batch(sal_run *r, int li, const float *x, int64_t n, batch_bufs
     for (int xi = 0; xi < ro->n_experts && rc == MP_OK; xi++)
         if (b->start[xi + 1] > b->start[xi])
             rc = score_expert(r, li, xi, b, err);
+    if (rc == MP_OK && r->out_sum)
+        rc = observe_all_experts(r, li, first, n, b, err);
     return rc;
 }
 
@@ -169,11 +230,13 @@ static int layer_pass(sal_run *r, int li, batch_bufs *b, mp_error *err)
         float *x = r->x + (int64_t)s0 * r->ctx * d;
         rc = mp_engine_attention_step(r->engine, li, x, n_seq, r->ctx, NULL, err);
         if (rc == MP_OK && r->s->moe[li])
-            rc = score_batch(r, li, x, rows, b, err);
+            rc = score_batch(r, li, x, (int64_t)s0 * r->ctx, rows, b, err);
         if (rc == MP_OK)
             rc = mp_engine_mlp_step(r->engine, li, x, rows, NULL, err);
         mp_progress_add(&r->progress, (uint64_t)n_seq);
     }
+    if (rc == MP_OK && r->out_sum && r->s->moe[li])
+        finish_similarity(r, li);
     mp_engine_layer_release(r->engine, li);
     return rc;
 }
@@ -188,6 +251,18 @@ static int alloc_result(mp_saliency *s, const mp_config *c)
     s->gate_norm = calloc(cells + 1, sizeof *s->gate_norm);
     s->norm = calloc(cells + 1, sizeof *s->norm);
     return s->moe && s->count && s->gate_norm && s->norm ? MP_OK : MP_EXIT_IO;
+}
+
+/* The sample of tokens the similarity is measured on: every stride-th. */
+static int alloc_similarity(sal_run *r, int64_t max_tokens)
+{
+    int64_t E = r->cfg->routing.n_experts;
+    r->stride = max_tokens > 0 && r->n > max_tokens ? (r->n + max_tokens - 1) / max_tokens : 1;
+    r->s->similarity_stride = r->stride;
+    r->s->similarity_tokens = (r->n + r->stride - 1) / r->stride;
+    r->out_sum = calloc((size_t)(E * r->cfg->hidden), sizeof *r->out_sum);
+    r->s->similarity = calloc((size_t)(r->cfg->n_layers * E * E) + 1, sizeof *r->s->similarity);
+    return r->out_sum && r->s->similarity ? MP_OK : MP_EXIT_IO;
 }
 
 static int run_layers(sal_run *r, mp_error *err)
@@ -238,6 +313,8 @@ int mp_saliency_compute(const char *pack_dir, const mp_saliency_options *o, mp_s
     s->chunks = r.n_seq;
     s->text_bytes = chunks.text_bytes;
     s->text_xxh3 = chunks.text_xxh3;
+    if (rc == MP_OK && o->similarity)
+        rc = alloc_similarity(&r, o->similarity_tokens) == MP_OK ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
     if (rc == MP_OK)
         rc = mp_embed_chunks(r.engine, &chunks, r.n_seq, r.ctx, r.cfg->hidden, &r.x, err);
     if (rc == MP_OK) {
@@ -246,6 +323,7 @@ int mp_saliency_compute(const char *pack_dir, const mp_saliency_options *o, mp_s
         mp_progress_finish(&r.progress);
     }
     free(r.x);
+    free(r.out_sum);
     mp_model_run_close(&run);
     mp_chunks_free(&chunks);
     s->seconds = mp_now() - start;

@@ -20,6 +20,8 @@ int mp_stage_open(mp_stage *s, const char *path, mp_error *err)
         s->fd = -1;
         return rc;
     }
+    /* Anonymous from here on: no scratch file outlives the process, even on SIGKILL. */
+    unlink(path);
     return MP_OK;
 }
 
@@ -95,8 +97,6 @@ void mp_stage_close(mp_stage *s)
 {
     if (s->fd >= 0)
         close(s->fd);
-    if (s->path)
-        unlink(s->path);
     free(s->path);
     free(s->entries);
     memset(s, 0, sizeof *s);

@@ -26,7 +26,8 @@ typedef struct {
     int n, cap;
 } mp_stage;
 
-/* Creates (truncates) the scratch file at path. */
+/* Creates the scratch file at path and unlinks it at once: it lives as long as the
+ * descriptor, so nothing is left behind however the process ends. */
 int mp_stage_open(mp_stage *s, const char *path, mp_error *err);
 /* Appends a tensor: its data section, then its tail (scales, zeros). Replaces an
  * earlier entry of the same name. */
@@ -35,7 +36,7 @@ int mp_stage_put(mp_stage *s, const char *name, const mp_encoding *enc, const ui
 const mp_staged *mp_stage_find(const mp_stage *s, const char *name);
 /* Streams a staged tensor's bytes into the pack part being written. */
 int mp_stage_copy(const mp_stage *s, const mp_staged *t, mp_pack_writer *w, mp_error *err);
-/* Closes and removes the scratch file. */
+/* Closes (and so frees) the scratch file. */
 void mp_stage_close(mp_stage *s);
 
 #endif

@@ -3,7 +3,8 @@
 # of the checkpoint (tests/ref/prune_saliency.py over tests/ref/moe_forward.py); the pruned
 # pack checked from its bytes by tests/ref/check_prune.py (counts, groups, routers = the
 # input's kept rows, expert records = the input's kept records); every family's synthetic
-# checkpoint prunes and runs; --keep 1 gives the original logits; bad inputs exit 2.
+# checkpoint prunes (routers cut exactly with --no-refit-router) and runs; --keep 1 gives
+# the original logits (with the default router refit, which must leave them alone); bad inputs exit 2.
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
@@ -33,7 +34,7 @@ for fam in mixtral qwen2_moe qwen3_moe olmoe deepseek_v2 deepseek_v3 kimi_k2 glm
         "$MOEPACK" convert "$TMP/$fam" -o "$TMP/$fam.mpk" --scheme w4a16 --quiet 2>"$TMP/err" ||
         { fail "$fam: synth and convert" "$(head -c 300 "$TMP/err")"; continue; }
     expect_exit "$fam: prune --keep 0.5" 0 "$MOEPACK" prune "$TMP/$fam.mpk" -o "$TMP/$fam-p.mpk" \
-        --tokens "$TMP/ids.txt" --ctx 64 --keep 0.5 --method reap --quiet
+        --tokens "$TMP/ids.txt" --ctx 64 --keep 0.5 --method reap --no-refit-router --quiet
     cp "$TMP/err" "$TMP/$fam.err"
     expect_exit "$fam: the pruned pack checks" 0 "$MOEPACK" check "$TMP/$fam-p.mpk"
     expect_exit "$fam: the pruned pack runs" 0 "$MOEPACK" run "$TMP/$fam-p.mpk" --prompt-ids "1 2 3 4" --max-tokens 4

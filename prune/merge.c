@@ -1,0 +1,154 @@
+#include "merge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../quant/encoder.h"
+
+/* The record of (layer, expert) in the input pack, or -1. */
+static int expert_record(const mp_pack *in, int layer, int expert)
+{
+    for (int r = 0; r < in->n_records; r++)
+        if (in->records[r].layer == layer && in->records[r].expert == expert)
+            return r;
+    return -1;
+}
+
+/* "layers.3.experts.5.up" -> the same tensor of expert `expert`. */
+static int sibling_name(const char *name, int expert, char *buf, size_t cap)
+{
+    const char *at = strstr(name, ".experts.");
+    if (!at)
+        return -1;
+    char *end;
+    const char *digits = at + strlen(".experts.");
+    (void)strtol(digits, &end, 10);
+    int n = snprintf(buf, cap, "%.*s.experts.%d%s", (int)(at - name), name, expert, end);
+    return end > digits && n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+typedef struct {
+    const mp_pack *in;
+    const mp_pack_record *target; /* the kept expert's record */
+    float **acc;                  /* per part of target: the weighted sum [rows * cols] */
+    uint8_t *raw;                 /* one record's bytes */
+} merge_job;
+
+/* acc[p] += w * decoded(member's tensor p), for every part of the target. */
+static int add_member(merge_job *j, int layer, int member, double w, mp_error *err)
+{
+    const mp_pack *in = j->in;
+    int r = expert_record(in, layer, member);
+    if (r < 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: no record of layer %d expert %d", in->dir, layer, member);
+    int rc = mp_pack_read_record(in, r, j->raw, true, err);
+    for (int p = 0; p < j->target->n_parts && rc == MP_OK; p++) {
+        const mp_pack_tensor *t = &in->tensors[j->target->parts[p].tensor];
+        char name[256];
+        int ti = sibling_name(t->name, member, name, sizeof name) == 0 ? mp_pack_find(in, name) : -1;
+        const mp_pack_tensor *m = ti >= 0 ? &in->tensors[ti] : NULL;
+        if (!m || m->record != r || m->rows != t->rows || m->cols != t->cols)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: merging into %s: expert %d has no tensor %s of shape [%lld, %lld]",
+                           in->dir, t->name, member, name, (long long)t->rows, (long long)t->cols);
+        int64_t count = t->rows * t->cols;
+        float *dec = malloc((size_t)count * sizeof *dec);
+        if (!dec)
+            return mp_fail(err, MP_EXIT_IO, "out of memory decoding %s", name);
+        mp_encoding_decode_rows(&m->enc, m->rows, m->cols, j->raw + in->records[r].parts[m->part].offset, 0, m->rows,
+                                dec);
+        for (int64_t i = 0; i < count; i++)
+            j->acc[p][i] += (float)(w * (double)dec[i]);
+        free(dec);
+    }
+    return rc;
+}
+
+/* The averaged tensors of the target, encoded as the target's and staged by name. */
+static int stage_parts(merge_job *j, mp_stage *stage, mp_merge_stats *st, mp_error *err)
+{
+    int rc = MP_OK;
+    for (int p = 0; p < j->target->n_parts && rc == MP_OK; p++) {
+        const mp_pack_tensor *t = &j->in->tensors[j->target->parts[p].tensor];
+        mp_w4_options w4 = {.method = MP_W4_MSE};
+        mp_encoder x;
+        rc = mp_encoder_init(&x, &t->enc, t->rows, t->cols, &w4, err);
+        if (rc != MP_OK)
+            return rc;
+        uint8_t *bytes = malloc(x.layout.total + 1);
+        if (!bytes)
+            rc = mp_fail(err, MP_EXIT_IO, "out of memory encoding %s", t->name);
+        if (rc == MP_OK) {
+            mp_encoder_whole(&x, j->acc[p], bytes);
+            rc = mp_stage_put(stage, t->name, &t->enc, bytes, x.layout.total, NULL, 0, err);
+            st->tensors++;
+        }
+        free(bytes);
+        mp_encoder_free(&x);
+    }
+    return rc;
+}
+
+static void free_acc(merge_job *j)
+{
+    for (int p = 0; j->acc && p < j->target->n_parts; p++)
+        free(j->acc[p]);
+    free(j->acc);
+    j->acc = NULL;
+}
+
+/* Kept expert k of plan layer L with everything that folds into it. */
+static int merge_one(merge_job *j, const mp_prune_layer *L, const mp_saliency *s, int n_experts, int k,
+                     mp_stage *stage, mp_merge_stats *st, mp_error *err)
+{
+    const int64_t *count = s->count + (int64_t)L->layer * s->n_experts;
+    double total = (double)count[k];
+    int others = 0;
+    for (int e = 0; e < n_experts; e++)
+        if (L->into[e] == k && count[e] > 0) {
+            total += (double)count[e];
+            others++;
+        }
+    if (others == 0)
+        return MP_OK;
+    int r = expert_record(j->in, L->layer, k);
+    if (r < 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: no record of layer %d expert %d", j->in->dir, L->layer, k);
+    j->target = &j->in->records[r];
+    j->acc = calloc((size_t)j->target->n_parts, sizeof *j->acc);
+    int rc = j->acc ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int p = 0; p < j->target->n_parts && rc == MP_OK; p++) {
+        const mp_pack_tensor *t = &j->in->tensors[j->target->parts[p].tensor];
+        j->acc[p] = calloc((size_t)(t->rows * t->cols), sizeof **j->acc);
+        if (!j->acc[p])
+            rc = mp_fail(err, MP_EXIT_IO, "out of memory merging %s", t->name);
+    }
+    for (int e = 0; e < n_experts && rc == MP_OK; e++) /* in id order, the kept one among them */
+        if ((e == k || L->into[e] == k) && count[e] > 0)
+            rc = add_member(j, L->layer, e, (double)count[e] / total, err);
+    if (rc == MP_OK)
+        rc = stage_parts(j, stage, st, err);
+    free_acc(j);
+    st->experts_changed++;
+    st->experts_merged += others;
+    return rc;
+}
+
+int mp_merge_experts(const mp_pack *in, const mp_prune_plan *plan, const mp_saliency *s, mp_stage *stage,
+                     mp_merge_stats *st, mp_error *err)
+{
+    memset(st, 0, sizeof *st);
+    uint64_t raw_max = 0;
+    for (int r = 0; r < in->n_records; r++)
+        raw_max = in->records[r].raw_length > raw_max ? in->records[r].raw_length : raw_max;
+    merge_job j = {.in = in, .raw = malloc(raw_max + 1)};
+    int rc = j.raw ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory for a %llu-byte record", (unsigned long long)raw_max);
+    for (int i = 0; i < plan->n_layers && rc == MP_OK; i++) {
+        const mp_prune_layer *L = &plan->layers[i];
+        for (int k = 0; L->scored && k < plan->n_experts && rc == MP_OK; k++)
+            if (L->new_id[k] >= 0)
+                rc = merge_one(&j, L, s, plan->n_experts, k, stage, st, err);
+    }
+    free(j.raw);
+    return rc;
+}
