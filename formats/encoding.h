@@ -77,11 +77,13 @@ void mp_encoding_decode_rows(const mp_encoding *e, int64_t rows, int64_t cols, c
 void mp_nm24_decode_span(const mp_encoding *e, const mp_enc_layout *L, int64_t cols, const uint8_t *raw, int64_t r,
                          int64_t c0, int64_t c1, float *out);
 /* Stores a dense fp8 or w4 tensor (dense_raw in the layout of sparse with nm24 false)
- * whose every group of 4 holds at most 2 nonzero codes as the 2:4 encoding sparse, into
- * out[layout total]. Returns 0, or -1 with *bad_group the first row-major group of 4
- * holding more than 2 nonzero values. */
-int mp_nm24_pack(const mp_encoding *sparse, int64_t rows, int64_t cols, const uint8_t *dense_raw, uint8_t *out,
-                 int64_t *bad_group);
+ * whose every group of 4 holds at most 2 nonzero values as the 2:4 encoding sparse, into
+ * out[layout total]. Which values are nonzero: those of values[rows * cols] that are not
+ * 0 (the pruned f32 weights the codes were made from; their other codes are dropped), or
+ * with values NULL the codes that do not decode to zero. Returns 0, or -1 with
+ * *bad_group the first row-major group of 4 holding more than 2 nonzero values. */
+int mp_nm24_pack(const mp_encoding *sparse, int64_t rows, int64_t cols, const uint8_t *dense_raw, const float *values,
+                 uint8_t *out, int64_t *bad_group);
 /* The inverse: the dense encoding's bytes (same values; pruned slots hold the zero code). */
 void mp_nm24_densify(const mp_encoding *sparse, int64_t rows, int64_t cols, const uint8_t *raw, uint8_t *dense_out);
 /* The first row-major group of 4 whose two positions are not strictly increasing, or -1. */

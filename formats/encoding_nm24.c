@@ -53,19 +53,22 @@ void mp_nm24_decode_span(const mp_encoding *e, const mp_enc_layout *L, int64_t c
                          int64_t c0, int64_t c1, float *out)
 {
     const uint8_t *meta = raw + L->meta_offset;
-    memset(out, 0, sizeof(float) * (size_t)(c1 - c0));
+    /* a pruned value is 0 times the scale, as the dense twin decodes its zero code: the
+     * same bits (a negative scale gives -0), so dense exports are bit-exact */
     for (int64_t c = c0; c < c1; c += 4) {
         uint64_t k = (uint64_t)(r * (cols / 4) + c / 4);
         uint8_t m = nibble(meta, k);
         float *o = out + (c - c0);
         if (e->kind == MP_ENC_FP8) {
             float s = fp8_scale(e, L, cols, raw, r, c);
+            o[0] = o[1] = o[2] = o[3] = 0.0f * s;
             o[m & 3] = mp_fp8_e4m3_to_f32(raw[2 * k]) * s;
             o[m >> 2] = mp_fp8_e4m3_to_f32(raw[2 * k + 1]) * s;
         } else {
             uint64_t g = (uint64_t)(r * L->groups_per_row + c / e->group);
             float s = mp_f16_to_f32((uint16_t)(raw[L->scales_offset + 2 * g] | raw[L->scales_offset + 2 * g + 1] << 8));
             int z = w4_zero(e, L, raw, g);
+            o[0] = o[1] = o[2] = o[3] = 0.0f * s;
             o[m & 3] = (float)(nibble(raw, 2 * k) - z) * s;
             o[m >> 2] = (float)(nibble(raw, 2 * k + 1) - z) * s;
         }
@@ -119,8 +122,8 @@ static int pick_positions(const bool nonzero[4], int pos[2])
     return 0;
 }
 
-int mp_nm24_pack(const mp_encoding *sparse, int64_t rows, int64_t cols, const uint8_t *dense_raw, uint8_t *out,
-                 int64_t *bad_group)
+int mp_nm24_pack(const mp_encoding *sparse, int64_t rows, int64_t cols, const uint8_t *dense_raw, const float *values,
+                 uint8_t *out, int64_t *bad_group)
 {
     mp_encoding de = *sparse;
     de.nm24 = false;
@@ -136,7 +139,7 @@ int mp_nm24_pack(const mp_encoding *sparse, int64_t rows, int64_t cols, const ui
             bool nonzero[4];
             for (int i = 0; i < 4; i++) {
                 codes[i] = dense_code(&de, &D, cols, dense_raw, r, c + i, &zero);
-                nonzero[i] = !is_zero_code(&de, codes[i], zero);
+                nonzero[i] = values ? values[r * cols + c + i] != 0.0f : !is_zero_code(&de, codes[i], zero);
             }
             int pos[2];
             if (pick_positions(nonzero, pos) != 0) {

@@ -56,7 +56,7 @@ void mp_nm_wanda(int64_t rows, int64_t cols, float *W, const double *H)
             double score[4];
             bool pruned[4];
             for (int i = 0; i < 4; i++) {
-                double h = H[(c + i) * cols + c + i];
+                double h = H ? H[(c + i) * cols + c + i] : 1.0;
                 score[i] = fabs((double)w[i]) * sqrt(h > 0.0 ? h : 0.0);
             }
             prune_two(score, pruned);

@@ -42,7 +42,7 @@ int mp_nm_method_parse(const char *text, mp_nm_method *m);
 const char *mp_nm_method_name(mp_nm_method m);
 
 /* Wanda 2:4 on W [rows, cols] (cols a multiple of 4), in place: the pruned weights
- * become 0. Only diag H is read. */
+ * become 0. Only diag H is read; H NULL: every norm 1 (magnitude pruning). */
 void mp_nm_wanda(int64_t rows, int64_t cols, float *W, const double *H);
 
 typedef struct {

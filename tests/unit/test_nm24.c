@@ -84,7 +84,7 @@ static void test_fp8_every_byte_every_pair(void **state)
                 float got = out[r * cols + 4 * j + p];
                 bool kept = p == pairs[j][0] || p == pairs[j][1];
                 bool bad = isnan(want) ? !isnan(got) : (double)got != want;
-                if (bad || (!kept && signbit(got))) /* pruned values are +0 */
+                if (bad || (!kept && signbit(got) != signbit(s))) /* pruned values are 0 * s: -0 when s < 0 */
                     fail_msg("fp8 byte %lld pair %d position %d: got %g, want %g", (long long)r, j, p, (double)got, want);
             }
     free(raw);
@@ -133,9 +133,9 @@ static void test_w4_every_code_every_pair(void **state)
                 float s = scale_vals[gi % 4];
                 for (int p = 0; p < 4; p++) {
                     int q = p == pairs[j % 6][0] ? (int)r : p == pairs[j % 6][1] ? 15 - (int)r : -1;
-                    float want = q < 0 ? 0.0f : (float)(q - z) * s;
+                    float want = q < 0 ? 0.0f * s : (float)(q - z) * s;
                     float got = out[r * cols + 4 * j + p];
-                    if (got != want)
+                    if (got != want || signbit(got) != signbit(want))
                         fail_msg("w4 sym %d code %d pair %lld position %d: got %g, want %g", sym, q, (long long)(j % 6), p,
                                  (double)got, (double)want);
                 }
@@ -156,7 +156,7 @@ static uint8_t *random_sparse_dense(rng *r, const mp_encoding *sparse, int64_t r
     uint8_t *raw = calloc(D.total, 1);
     assert_non_null(raw);
     for (uint64_t i = D.scales_offset; i < D.scales_offset + D.n_scales * D.scale_bytes; i += D.scale_bytes) {
-        float s = (float)(0.01 + uniform01(r));
+        float s = (float)(0.01 + uniform01(r)) * (uniform01(r) < 0.3 ? -1.0f : 1.0f); /* sym w4 scales are negative */
         if (D.scale_bytes == 4)
             put_f32(raw + i, s);
         else {
@@ -210,7 +210,7 @@ static void test_pack_densify_round_trip(void **state)
         float *a = malloc(sizeof(float) * (size_t)(rows * cols)), *b = malloc(sizeof(float) * (size_t)(rows * cols));
         assert_true(sp && back && a && b);
         int64_t bad = -7;
-        assert_int_equal(mp_nm24_pack(&e, rows, cols, dense, sp, &bad), 0);
+        assert_int_equal(mp_nm24_pack(&e, rows, cols, dense, NULL, sp, &bad), 0);
         assert_int_equal(mp_nm24_bad_positions(&e, rows, cols, sp), -1);
         mp_encoding_decode_rows(&de, rows, cols, dense, 0, rows, a);
         mp_encoding_decode_rows(&e, rows, cols, sp, 0, rows, b);
@@ -233,7 +233,7 @@ static void test_pack_densify_round_trip(void **state)
                 dense[v / 2] = (uint8_t)((dense[v / 2] & ~(15 << shift)) | (z ^ 8) << shift);
             }
         }
-        assert_int_equal(mp_nm24_pack(&e, rows, cols, dense, sp, &bad), -1);
+        assert_int_equal(mp_nm24_pack(&e, rows, cols, dense, NULL, sp, &bad), -1);
         assert_int_equal(bad, 77);
         free(dense);
         free(sp);
@@ -318,7 +318,7 @@ static void test_kernels_on_sparse(void **state)
         uint8_t *sp = malloc(L.total);
         int64_t bad;
         assert_non_null(sp);
-        assert_int_equal(mp_nm24_pack(&e, rows, cols, dense, sp, &bad), 0);
+        assert_int_equal(mp_nm24_pack(&e, rows, cols, dense, NULL, sp, &bad), 0);
         mp_packed ws = {e, rows, cols, sp}, wd = ws;
         wd.enc.nm24 = false;
         wd.raw = dense;
