@@ -72,6 +72,20 @@ assert n == len(lin), f"{n} of {len(lin)} linears dumped"
 print(f"{n} linears")
 PYEOF
 
+# SparseGPT's output error sum (w - w')H(w - w')^T on the real expert weights and their
+# calibration activations is below Wanda's (experts only 2:4, the rest w4 by mse)
+for m in sparsegpt wanda; do
+    "$MOEPACK" convert "$MOBY" -o "$TMP/e-$m.mpk" --json --method mse --calib "$CALIB" --calib-tokens 4096 \
+        --calib-ctx 256 --encode 'experts\.[0-9]+\.(gate|up|down)$=w4g128-2:4' --nm-method $m >"$TMP/e-$m.json" \
+        2>"$TMP/err" || fail "experts 2:4 $m: converts" "$(head -c 300 "$TMP/err")"
+done
+"$PY" - "$TMP/e-sparsegpt.json" "$TMP/e-wanda.json" <<'PYEOF' >"$TMP/cmp" 2>&1 && pass "experts: sparsegpt output error below wanda's ($(cat "$TMP/cmp"))" || fail "experts: output error" "$(cat "$TMP/cmp")"
+import json, sys
+s, w = (json.load(open(f))["calibration"] for f in sys.argv[1:3])
+print(f"{s['nm_tensors']} tensors: sparsegpt {s['nm_output_error']:.4g}, wanda {w['nm_output_error']:.4g}")
+sys.exit(0 if s["nm_tensors"] == w["nm_tensors"] == 96 and s["nm_output_error"] < w["nm_output_error"] else 1)
+PYEOF
+
 # ---- verify, run, export ----
 head -c 12000 "$SHARED/corpus/eval.txt" >"$TMP/eval.txt"
 for p in sgpt wanda; do
