@@ -39,6 +39,8 @@ static const char *convert_help =
     "  --group G              w4 group size 32 | 64 | 128 (default 128; a tensor whose input\n"
     "                         width G does not divide gets the largest group that does)\n"
     "  --sym                  symmetric w4 (no zero points; default asymmetric)\n"
+    "  --nm 2:4               2:4 sparse fp8/w4 linears (attention, dense, experts); needs --calib\n"
+    "  --nm-method M          sparsegpt (default; joint with the w4 grid) or wanda\n"
     "  --method M             method for w4 and the grids (default rtn):\n"
     "                         rtn   round to nearest\n"
     "                         mse   search each group's range for the least squared error;\n"

@@ -80,6 +80,10 @@ json_t *mp_calib_summary_json(const mp_calib_options *o, const mp_calib_report *
 {
     json_t *calib = mp_calib_provenance(o, r);
     json_object_set_new(calib, "seconds", json_real(r->seconds));
+    if (r->nm_tensors) {
+        json_object_set_new(calib, "nm_tensors", json_integer(r->nm_tensors));
+        json_object_set_new(calib, "nm_output_error", json_real(r->nm_error));
+    }
     return calib;
 }
 
@@ -88,6 +92,9 @@ void mp_calib_print(const mp_calib_options *o, const mp_calib_report *r)
     printf("calibrated  %s: %lld tokens (%lld sequences of %d) from %s, %d tensors, %.1f s%s\n",
            mp_method_name(o->method), (long long)r->tokens, (long long)r->sequences, o->calib_ctx, o->calib_path,
            r->tensors, r->seconds, o->all_experts ? ", every expert on every token" : "");
+    if (r->nm_tensors)
+        printf("            2:4: %d tensors pruned with calibration, summed output error %.6g\n", r->nm_tensors,
+               r->nm_error);
     if (r->gptq_rounded)
         printf("            %d tensor%s had a Hessian GPTQ could not invert even damped: rounded to nearest\n",
                r->gptq_rounded, r->gptq_rounded == 1 ? "" : "s");

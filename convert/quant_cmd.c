@@ -32,6 +32,8 @@ static const char *quant_help =
     "  --scheme S             bf16 | fp8 | w4a16 | mixed | a grid (default w4a16), as for convert\n"
     "  --group G              w4 group size 32 | 64 | 128 (default 128)\n"
     "  --sym                  symmetric w4 (no zero points; default asymmetric)\n"
+    "  --nm 2:4               2:4 sparse fp8/w4 linears (attention, dense, experts); needs --calib\n"
+    "  --nm-method M          sparsegpt (default; joint with the w4 grid) or wanda\n"
     "  --method M             rtn | mse | hqq | awq | gptq (default rtn; awq and gptq need --calib)\n"
     "  --calib FILE           calibration text (tokenized with the pack's tokenizer); the model\n"
     "                         runs layer by layer from the pack's weights\n"

@@ -6,6 +6,7 @@
 
 #include "../core/cli.h"
 #include "../core/version.h"
+#include "../quant/nm_sparse.h"
 #include "convert_calib.h"
 
 void mp_quant_opts_init(mp_quant_opts *o)
@@ -13,7 +14,8 @@ void mp_quant_opts_init(mp_quant_opts *o)
     memset(o, 0, sizeof *o);
     mp_policy_init(&o->policy, MP_SCHEME_W4A16, 128, false);
     o->zstd_level = 3;
-    o->calib = (mp_calib_options){.calib_tokens = 131072, .calib_ctx = 512, .min_tokens = -1};
+    o->calib = (mp_calib_options){.calib_tokens = 131072, .calib_ctx = 512, .min_tokens = -1,
+                                  .nm_method = MP_NM_SPARSEGPT};
 }
 
 void mp_quant_opts_free(mp_quant_opts *o)
@@ -61,6 +63,20 @@ static int parse_encoding_option(mp_quant_opts *o, int argc, char **argv, int *i
         return got < 0 ? got : consumed(add_rule(o, v, false, err));
     if (strcmp(argv[*i], "--sym") == 0)
         return o->policy.sym = true, 1;
+    if ((got = mp_cli_value("--nm", argc, argv, i, &v, err)) != 0)
+        return got < 0 ? got
+               : consumed(strcmp(v, "2:4") == 0 ? (o->policy.nm24 = true, MP_OK)
+                                                 : mp_fail(err, MP_EXIT_INPUT, "--nm \"%s\": expected 2:4", v));
+    if ((got = mp_cli_value("--nm-method", argc, argv, i, &v, err)) != 0) {
+        mp_nm_method m;
+        if (got < 0)
+            return got;
+        if (mp_nm_method_parse(v, &m) != 0)
+            return consumed(mp_fail(err, MP_EXIT_INPUT, "--nm-method \"%s\": expected wanda or sparsegpt", v));
+        o->calib.nm_method = (int)m;
+        o->nm_method_given = true;
+        return 1;
+    }
     return 0;
 }
 
@@ -134,6 +150,12 @@ int mp_quant_opts_check(mp_quant_opts *o, mp_error *err)
                        mp_method_name(o->method));
     if (o->calib.act_order && o->method != MP_METHOD_GPTQ)
         return mp_fail(err, MP_EXIT_INPUT, "--act-order is a gptq option (--method gptq)");
+    if (o->policy.nm24 && !o->calib.calib_path)
+        return mp_fail(err, MP_EXIT_INPUT, "--nm 2:4 prunes from calibration activations: --calib FILE (with --method mse, awq or gptq)");
+    if (o->policy.nm24 && o->policy.scheme != MP_SCHEME_W4A16 && o->policy.scheme != MP_SCHEME_FP8 &&
+        o->policy.scheme != MP_SCHEME_MIXED)
+        return mp_fail(err, MP_EXIT_INPUT, "--nm 2:4 applies to fp8 and w4 linears: --scheme w4a16, fp8 or mixed, not %s",
+                       mp_scheme_name(o->policy.scheme));
     return MP_OK;
 }
 
@@ -152,8 +174,11 @@ void mp_quant_opts_command(const mp_quant_opts *o, bool calibrated, char *buf, s
         snprintf(calib, sizeof calib, " --calib %s --calib-tokens %lld --calib-ctx %d%s%s", o->calib.calib_path,
                  (long long)o->calib.calib_tokens, o->calib.calib_ctx, o->calib.all_experts ? " --calib-all-experts" : "",
                  o->calib.act_order ? " --act-order" : "");
-    snprintf(buf, cap, " --scheme %s --group %d%s --method %s%s --cold-codec %s%s", mp_scheme_name(o->policy.scheme),
-             o->policy.group, o->policy.sym ? " --sym" : "", mp_method_name(o->method), calib,
+    char nm[64] = "";
+    if (o->policy.nm24)
+        snprintf(nm, sizeof nm, " --nm 2:4 --nm-method %s", mp_nm_method_name((mp_nm_method)o->calib.nm_method));
+    snprintf(buf, cap, " --scheme %s --group %d%s%s --method %s%s --cold-codec %s%s", mp_scheme_name(o->policy.scheme),
+             o->policy.group, o->policy.sym ? " --sym" : "", nm, mp_method_name(o->method), calib,
              o->zstd ? "zstd" : "none", o->rules);
 }
 
@@ -165,6 +190,9 @@ json_t *mp_quant_provenance(const mp_quant_opts *o, const char *command, const c
                           mp_method_name(o->method), "group", o->policy.group, "sym", o->policy.sym);
     if (calib)
         json_object_set_new(p, "calibration", mp_calib_provenance(&o->calib, calib));
+    if (o->policy.nm24)
+        json_object_set_new(p, "sparsity", json_pack("{s:s, s:s}", "nm", "2:4", "method",
+                                                     mp_nm_method_name((mp_nm_method)o->calib.nm_method)));
     return p;
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     mp_quant_method method;
     mp_calib_options calib;
     bool zstd, zstd_given, force;
+    bool nm_method_given;
     int zstd_level;
     char rules[2048]; /* --keep/--encode as given, for provenance */
 } mp_quant_opts;

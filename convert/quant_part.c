@@ -11,6 +11,8 @@ bool mp_encoding_same(const mp_encoding *a, const mp_encoding *b)
 {
     if (a->kind != b->kind)
         return false;
+    if (a->nm24 != b->nm24)
+        return false;
     if (a->kind == MP_ENC_W4)
         return a->group == b->group && a->sym == b->sym;
     return a->kind != MP_ENC_FP8 || a->fp8_scale == b->fp8_scale;

@@ -142,6 +142,10 @@ void mp_kern_decode_span(const mp_packed *w, const mp_enc_layout *L, int64_t r, 
                          float *out)
 {
     uint64_t at = (uint64_t)(r * w->cols + c0), n = (uint64_t)(c1 - c0);
+    if (w->enc.nm24) {
+        mp_nm24_decode_span(&w->enc, L, w->cols, w->raw, r, c0, c1, out);
+        return;
+    }
     switch (w->enc.kind) {
     case MP_ENC_F32:
         memcpy(out, w->raw + 4 * at, 4 * n);

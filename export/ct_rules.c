@@ -45,6 +45,10 @@ static int check_tensor(const ct_plan *plan, int t, mp_error *err)
     if (!it->module)
         return mp_fail(err, MP_EXIT_INPUT, "%s: %s, but its source is not a \".weight\" tensor", label, enc);
     const mp_encoding *e = &plan->pack->tensors[t].enc;
+    if (e->nm24)
+        return mp_fail(err, MP_EXIT_INPUT,
+                       "%s: %s is 2:4 sparse, which this export does not write yet; export to GGUF (it densifies)",
+                       label, enc);
     if (e->kind == MP_ENC_W4 && e->group != 32 && e->group != 64 && e->group != 128)
         return mp_fail(err, MP_EXIT_INPUT, "%s: w4 group %d: vLLM's int4 kernels take groups 32, 64 and 128", label,
                        e->group);

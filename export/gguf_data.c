@@ -144,8 +144,31 @@ static void w4_row_to_q4(const mp_pack_tensor *pt, const uint8_t *raw, int64_t r
 
 /* ---- rows of one source ---- */
 
+static int emit_converted_dense(gg_data *d, const gg_tensor *t, const mp_pack_tensor *pt, const uint8_t *raw,
+                                int64_t n_out, mp_gguf_sink *sink, mp_error *err);
+
+/* A 2:4 w4 tensor is a dense w4 one whose pruned codes are the zero point: densified,
+ * it goes into Q4_0 / Q4_1 code by code like any w4 tensor. */
 static int emit_converted(gg_data *d, const gg_tensor *t, const mp_pack_tensor *pt, const uint8_t *raw,
                           int64_t n_out, mp_gguf_sink *sink, mp_error *err)
+{
+    if (!pt->enc.nm24 || pt->enc.kind != MP_ENC_W4)
+        return emit_converted_dense(d, t, pt, raw, n_out, sink, err);
+    mp_pack_tensor dense = *pt;
+    dense.enc.nm24 = false;
+    mp_enc_layout L;
+    mp_encoding_layout(&dense.enc, pt->rows, pt->cols, &L);
+    uint8_t *buf = malloc(L.total ? L.total : 1);
+    if (!buf)
+        return mp_fail(err, MP_EXIT_IO, "%s: out of memory densifying its 2:4 w4 codes", t->name);
+    mp_nm24_densify(&pt->enc, pt->rows, pt->cols, raw, buf);
+    int rc = emit_converted_dense(d, t, &dense, buf, n_out, sink, err);
+    free(buf);
+    return rc;
+}
+
+static int emit_converted_dense(gg_data *d, const gg_tensor *t, const mp_pack_tensor *pt, const uint8_t *raw,
+                                int64_t n_out, mp_gguf_sink *sink, mp_error *err)
 {
     const mp_config *c = d->p->cfg;
     mp_enc_kind k = t->target.kind;

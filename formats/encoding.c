@@ -23,6 +23,14 @@ static uint64_t fp8_scale_count(mp_fp8_scale s, int64_t rows, int64_t cols)
     }
 }
 
+/* 2:4: per group of 4 values, 2 codes (fp8: 2 bytes; w4: 1 byte) then, after all the
+ * codes, one position nibble per group. */
+static uint64_t nm24_data(const mp_encoding *e, uint64_t n, uint64_t *meta_offset)
+{
+    *meta_offset = e->kind == MP_ENC_FP8 ? n / 2 : n / 4;
+    return *meta_offset + ceil_div(n / 4, 2);
+}
+
 void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc_layout *out)
 {
     uint64_t n = (uint64_t)rows * (uint64_t)cols;
@@ -36,13 +44,13 @@ void mp_encoding_layout(const mp_encoding *e, int64_t rows, int64_t cols, mp_enc
         out->data_bytes = 2 * n;
         break;
     case MP_ENC_FP8:
-        out->data_bytes = n;
-        out->scales_offset = (n + 3) & ~(uint64_t)3;
+        out->data_bytes = e->nm24 ? nm24_data(e, n, &out->meta_offset) : n;
+        out->scales_offset = (out->data_bytes + 3) & ~(uint64_t)3;
         out->n_scales = fp8_scale_count(e->fp8_scale, rows, cols);
         out->scale_bytes = 4;
         break;
     case MP_ENC_W4:
-        out->data_bytes = n / 2;
+        out->data_bytes = e->nm24 ? nm24_data(e, n, &out->meta_offset) : n / 2;
         out->groups_per_row = cols / e->group;
         out->scales_offset = out->data_bytes;
         out->n_scales = (uint64_t)rows * (uint64_t)out->groups_per_row;
@@ -69,6 +77,14 @@ const char *mp_encoding_unfit(const mp_encoding *e, int64_t rows, int64_t cols, 
                  mp_encoding_kind_name(e->kind), block);
         return why;
     }
+    if (e->nm24 && e->kind != MP_ENC_FP8 && e->kind != MP_ENC_W4) {
+        snprintf(why, cap, "2:4 sparsity applies to fp8 and w4 only, not %s", mp_encoding_kind_name(e->kind));
+        return why;
+    }
+    if (e->nm24 && cols % 4 != 0) {
+        snprintf(why, cap, "%lld input columns are not a multiple of 4, as 2:4 sparsity needs", (long long)cols);
+        return why;
+    }
     if (e->kind != MP_ENC_W4)
         return NULL;
     if (e->group != 32 && e->group != 64 && e->group != 128)
@@ -93,6 +109,15 @@ const char *mp_fp8_scale_name(mp_fp8_scale s)
     return (unsigned)s <= MP_FP8_BLOCK ? names[s] : "?";
 }
 
+const char *mp_encoding_manifest_name(const mp_encoding *e)
+{
+    if (e->nm24 && e->kind == MP_ENC_FP8)
+        return "fp8_e4m3_2:4";
+    if (e->nm24 && e->kind == MP_ENC_W4)
+        return "w4_2:4";
+    return mp_encoding_kind_name(e->kind);
+}
+
 static int parse_grid(const char *text, mp_encoding *e)
 {
     for (int k = MP_ENC_Q8_0; k <= MP_ENC_IQ4_XS; k++)
@@ -103,7 +128,7 @@ static int parse_grid(const char *text, mp_encoding *e)
     return -1;
 }
 
-int mp_encoding_parse(const char *text, mp_encoding *e)
+static int parse_dense(const char *text, mp_encoding *e)
 {
     memset(e, 0, sizeof *e);
     if (strcmp(text, "f32") == 0)
@@ -132,12 +157,30 @@ int mp_encoding_parse(const char *text, mp_encoding *e)
     return 0;
 }
 
+int mp_encoding_parse(const char *text, mp_encoding *e)
+{
+    static const char suffix[] = "-2:4";
+    size_t n = strlen(text), k = sizeof suffix - 1;
+    if (n <= k || strcmp(text + n - k, suffix) != 0)
+        return parse_dense(text, e);
+    char dense[32];
+    if (n - k >= sizeof dense)
+        return -1;
+    memcpy(dense, text, n - k);
+    dense[n - k] = '\0';
+    if (parse_dense(dense, e) != 0 || (e->kind != MP_ENC_FP8 && e->kind != MP_ENC_W4))
+        return -1;
+    e->nm24 = true;
+    return 0;
+}
+
 void mp_encoding_format(const mp_encoding *e, char *buf, size_t cap)
 {
+    const char *nm = e->nm24 ? "-2:4" : "";
     if (e->kind == MP_ENC_W4)
-        snprintf(buf, cap, "w4g%d%s", e->group, e->sym ? "-sym" : "");
+        snprintf(buf, cap, "w4g%d%s%s", e->group, e->sym ? "-sym" : "", nm);
     else if (e->kind == MP_ENC_FP8)
-        snprintf(buf, cap, "fp8-%s", mp_fp8_scale_name(e->fp8_scale));
+        snprintf(buf, cap, "fp8-%s%s", mp_fp8_scale_name(e->fp8_scale), nm);
     else
         snprintf(buf, cap, "%s", mp_encoding_kind_name(e->kind));
 }
@@ -205,6 +248,11 @@ void mp_encoding_decode_rows(const mp_encoding *e, int64_t rows, int64_t cols, c
     mp_enc_layout L;
     mp_encoding_layout(e, rows, cols, &L);
     size_t n = (size_t)((r1 - r0) * cols);
+    if (e->nm24) {
+        for (int64_t r = r0; r < r1; r++)
+            mp_nm24_decode_span(e, &L, cols, raw, r, 0, cols, out + (r - r0) * cols);
+        return;
+    }
     switch (e->kind) {
     case MP_ENC_F32:
         memcpy(out, raw + 4 * (uint64_t)(r0 * cols), 4 * n);

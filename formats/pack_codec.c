@@ -49,6 +49,8 @@ static void split_nibbles(uint8_t *data, uint64_t n, bool inverse)
 
 void mp_pack_planes(const mp_encoding *e, uint8_t *data, uint64_t n_elements, bool inverse)
 {
+    if (e->nm24) /* its data section is not one byte per element */
+        return;
     if (e->kind == MP_ENC_BF16 || e->kind == MP_ENC_F16)
         split_bytes(data, n_elements, inverse);
     else if (e->kind == MP_ENC_FP8)

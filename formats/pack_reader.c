@@ -302,6 +302,10 @@ static int parse_encoding(json_t *e, mp_encoding *enc)
     json_t *kind = json_object_get(e, "encoding");
     const char *k = json_is_string(kind) ? json_string_value(kind) : "";
     memset(enc, 0, sizeof *enc);
+    if (strcmp(k, "w4_2:4") == 0 || strcmp(k, "fp8_e4m3_2:4") == 0) {
+        enc->nm24 = true;
+        k = k[0] == 'w' ? "w4" : "fp8_e4m3";
+    }
     if (strcmp(k, "w4") == 0) {
         json_t *sym = json_object_get(e, "sym");
         enc->kind = MP_ENC_W4;

@@ -197,7 +197,7 @@ static int record_append(mp_pack_writer *w, const void *bytes, uint64_t len, mp_
 
 static json_t *encoding_json(const mp_encoding *e)
 {
-    json_t *o = json_pack("{s:s}", "encoding", mp_encoding_kind_name(e->kind));
+    json_t *o = json_pack("{s:s}", "encoding", mp_encoding_manifest_name(e));
     if (e->kind == MP_ENC_FP8)
         json_object_set_new(o, "scale", json_string(mp_fp8_scale_name(e->fp8_scale)));
     if (e->kind == MP_ENC_W4) {

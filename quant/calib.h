@@ -41,6 +41,7 @@ typedef struct {
     bool all_experts;       /* statistics of every expert from every token */
     int64_t min_tokens;     /* fewer routed tokens: fallback; < 0: 0.5 % of the calibration tokens */
     bool act_order;         /* gptq: columns by decreasing activation energy */
+    int nm_method;          /* 2:4 tensors (encodings with nm24): mp_nm_method of quant/nm_sparse.h */
     bool quiet;
     mp_encoding_fn encoding;
     void *encoding_user;
@@ -56,6 +57,8 @@ typedef struct {
     int gptq_rounded;   /* gptq: Hessians no damping made positive definite; rounded on the same grids */
     int n_fallbacks;
     mp_calib_fallback *fallbacks;
+    int nm_tensors;     /* tensors pruned 2:4 with a Hessian */
+    double nm_error;    /* their summed output error sum_r (w_r - d_r) H (w_r - d_r)^T, d = as stored */
     double seconds;
 } mp_calib_report;
 

@@ -129,9 +129,11 @@ static int grid_blocks(calib_run *c, const mp_encoding *enc, const float *W, int
 }
 
 /* The tensor's bytes in pack order (data section, then the tail) into raw. */
-static int encode_tensor(calib_run *c, const mp_encoding *enc, const float *W, int64_t rows, int64_t cols,
+static int encode_tensor(calib_run *c, const mp_encoding *enc, float *W, int64_t rows, int64_t cols,
                          const mp_hessian *H, uint8_t *raw, mp_error *err)
 {
+    if (enc->nm24)
+        return calib_encode_nm24(c, enc, W, rows, cols, H, raw, err);
     mp_encoder x;
     int rc = mp_encoder_init(&x, enc, rows, cols, NULL, err);
     if (rc == MP_OK && enc->kind == MP_ENC_W4) {
@@ -163,7 +165,7 @@ int calib_commit(calib_run *c, const char *name, const mp_hessian *H, bool stage
     if (!raw)
         return mp_fail(err, MP_EXIT_IO, "out of memory encoding %s", name);
     rc = encode_tensor(c, &enc, W, rows, cols, H, raw, err);
-    if (rc == MP_OK && (stage || enc.kind == MP_ENC_W4 || mp_ggml_is_grid(enc.kind))) {
+    if (rc == MP_OK && (stage || enc.nm24 || enc.kind == MP_ENC_W4 || mp_ggml_is_grid(enc.kind))) {
         #pragma omp critical(calib_stage)
         rc = mp_stage_put(c->stage, name, &enc, raw, L.total, NULL, 0, err);
     }

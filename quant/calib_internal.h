@@ -46,6 +46,13 @@ int calib_awq_weight_mean(calib_run *c, const char *const *names, int n_names, i
 int calib_fold_norm(calib_run *c, const char *norm, const char *const *linears, int n_linears, float *s,
                     mp_error *err);
 
+/* calib_nm.c */
+/* A 2:4 tensor (enc->nm24): W pruned by o->nm_method (Wanda, or SparseGPT jointly with
+ * the w4 grid; magnitude when H is NULL), quantized on the dense grid and stored 2:4 in
+ * raw; its output error is added to the report. */
+int calib_encode_nm24(calib_run *c, const mp_encoding *enc, float *W, int64_t rows, int64_t cols,
+                      const mp_hessian *H, uint8_t *raw, mp_error *err);
+
 /* calib_mlp.c */
 int calib_mlp_stage(calib_run *c, int li, mp_error *err);
 /* calib_attention.c */

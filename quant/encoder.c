@@ -14,6 +14,9 @@ int mp_encoder_init(mp_encoder *x, const mp_encoding *e, int64_t rows, int64_t c
                     mp_error *err)
 {
     memset(x, 0, sizeof *x);
+    if (e->nm24) /* pruning needs the whole tensor and its activations: quant/calib_nm.c */
+        return mp_fail(err, MP_EXIT_INPUT, "a [%lld, %lld] tensor: 2:4 encodings are made by calibration (--calib)",
+                       (long long)rows, (long long)cols);
     x->enc = *e;
     x->rows = rows;
     x->cols = cols;

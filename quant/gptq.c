@@ -426,6 +426,26 @@ static float *shrink_to_f32(double *A, int64_t n)
     return smaller ? smaller : (void *)A;
 }
 
+float *mp_gptq_inverse_factor(const double *H, int64_t cols, double rel_damp, bool *failed)
+{
+    *failed = false;
+    int64_t *perm = malloc((size_t)cols * sizeof *perm);
+    double *A = malloc((size_t)(cols * cols) * sizeof *A);
+    if (!perm || !A || column_order(H, cols, false, perm) != 0) {
+        free(perm);
+        free(A);
+        return NULL;
+    }
+    bool ok = factor_with_retries(H, cols, perm, rel_damp > 0.0 ? rel_damp : default_damp, A);
+    free(perm);
+    if (!ok) {
+        free(A);
+        *failed = true;
+        return NULL;
+    }
+    return shrink_to_f32(A, cols);
+}
+
 /* diag H per column as the MSE grids' importance (dead columns 0), and W in visiting
  * order. Returns -1 when out of memory. */
 static int prepare_rows(gptq_job *job, const double *H, bool with_copy)

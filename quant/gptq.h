@@ -109,4 +109,11 @@ int mp_gptq_quantize(const mp_encoding *e, int64_t rows, int64_t cols, const flo
                      const mp_gptq_options *opt, uint8_t *data, uint16_t *scales, uint8_t *zeros, float *dequant,
                      double *loss, bool *fell_back, mp_error *err);
 
+/* For SparseGPT (quant/nm_sparse.c), which shares the factorization: U, the upper
+ * Cholesky factor of (H + damp)^-1 in natural column order, as f32 [cols, cols] (malloc'd,
+ * the caller frees), with the same damping, dead-column handling and retries as
+ * mp_gptq_quantize (rel_damp <= 0 -> 0.01). NULL with *failed false when out of memory,
+ * NULL with *failed true when H could not be factorized. */
+float *mp_gptq_inverse_factor(const double *H, int64_t cols, double rel_damp, bool *failed);
+
 #endif

@@ -195,5 +195,6 @@ int mp_policy_choose(const mp_policy *p, const char *name, const char *source, m
         *out = w4_fitting(p, cols, fell_back);
     else
         *out = (mp_encoding){.kind = MP_ENC_FP8, .fp8_scale = MP_FP8_BLOCK};
+    out->nm24 = p->nm24 && (out->kind == MP_ENC_W4 || out->kind == MP_ENC_FP8) && cols % 4 == 0;
     return MP_OK;
 }

@@ -45,6 +45,7 @@ typedef struct {
     mp_scheme scheme;
     int group; /* w4 group for quantized linears */
     bool sym;
+    bool nm24; /* --nm 2:4: the scheme's fp8 and w4 linears (attention, dense, shared and routed experts) 2:4 sparse */
     int n_rules;
     mp_policy_rule *rules;
     /* convert --bits: the planner's encodings by canonical name; the user's rules

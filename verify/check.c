@@ -17,6 +17,20 @@ static bool all_zero(const uint8_t *p, uint64_t from, uint64_t to)
     return true;
 }
 
+/* FORMAT.md "2:4 sparse fp8 and w4": each group's two positions strictly increase. */
+static int check_nm24_positions(const mp_pack *p, int rec, const uint8_t *raw, mp_error *err)
+{
+    const mp_pack_record *r = &p->records[rec];
+    for (int k = 0; k < r->n_parts; k++) {
+        const mp_pack_tensor *t = &p->tensors[r->parts[k].tensor];
+        int64_t bad = t->enc.nm24 ? mp_nm24_bad_positions(&t->enc, t->rows, t->cols, raw + r->parts[k].offset) : -1;
+        if (bad >= 0)
+            return mp_fail(err, MP_EXIT_IO, "%s: %s: 2:4 group %lld (row %lld) has positions not in increasing order",
+                           p->dir, t->name, (long long)bad, (long long)(bad / (t->cols / 4)));
+    }
+    return MP_OK;
+}
+
 /* FORMAT.md: every byte of a record outside its parts, and the fp8 padding before
  * the scales, is zero. */
 static int check_raw_padding(const mp_pack *p, int rec, const uint8_t *raw, mp_error *err)
@@ -34,7 +48,7 @@ static int check_raw_padding(const mp_pack *p, int rec, const uint8_t *raw, mp_e
         end = part->offset + part->length;
     }
     if (ok && all_zero(raw, end, r->raw_length))
-        return MP_OK;
+        return check_nm24_positions(p, rec, raw, err);
     char label[160];
     mp_pack_record_label(p, rec, label, sizeof label);
     return mp_fail(err, MP_EXIT_IO, "%s: %s: padding inside the record is not zero", p->dir, label);
