@@ -118,8 +118,8 @@ void mp_kern_matmul(const mp_packed *w, const float *x, int64_t n, float *y, mp_
     matmul_job job = {current_ops(), w, x, NULL, n, y};
     if (w->rows == 0 || n == 0)
         return;
-    /* 2:4 tensors have no integer staging yet: they take the exact kernels in either mode */
-    if (mode == MP_KERN_EXACT || !mp_kern_fast_kind(w->enc.kind) || w->enc.nm24) {
+    /* 2:4 fp8, as dense fp8, takes the exact kernels in either mode */
+    if (mode == MP_KERN_EXACT || !mp_kern_fast_kind(w->enc.kind)) {
         run_tiles(&job);
         return;
     }

@@ -199,7 +199,9 @@ static void exact(const mp_packed *w, const float *x, int64_t r0, int64_t r1, in
 static void fast(const mp_packed *w, const mp_kern_xq *xq, int64_t r0, int64_t r1, int64_t t0, int64_t t1,
                  float *y)
 {
-    if (w->enc.kind == MP_ENC_Q4_0)
+    if (w->enc.nm24) /* staged as its dense twin */
+        mp_kern_fast_tiles(&inner, w, xq, r0, r1, t0, t1, y);
+    else if (w->enc.kind == MP_ENC_Q4_0)
         fast_q4_0(w, xq, r0, r1, t0, t1, y);
     else if (w->enc.kind == MP_ENC_W4)
         fast_w4(w, xq, r0, r1, t0, t1, y);

@@ -272,9 +272,26 @@ static void stage_iq4_xs(const uint8_t *restrict blk, int8_t *restrict q, float 
     }
 }
 
+/* w4 2:4: the dense twin's staging (pruned values are the zero code, so q = 0). */
+static void stage_w4_nm24(const mp_packed *w, int64_t r, int64_t c0, int64_t c1, int8_t *q, float *a, float *b)
+{
+    mp_enc_layout L;
+    mp_encoding_layout(&w->enc, w->rows, w->cols, &L);
+    mp_nm24_w4_stage(&w->enc, &L, w->cols, w->raw, r, c0, c1, q);
+    for (int64_t c = c0; c < c1; c += 32) {
+        uint64_t k = (uint64_t)(r * L.groups_per_row + c / w->enc.group);
+        a[(c - c0) / 32] = load_f16(w->raw + L.scales_offset + 2 * k);
+        b[(c - c0) / 32] = 0;
+    }
+}
+
 void mp_kern_stage_span(const mp_packed *w, int64_t r, int64_t c0, int64_t c1, int8_t *q, float *a, float *b)
 {
     mp_enc_kind k = w->enc.kind;
+    if (w->enc.nm24) {
+        stage_w4_nm24(w, r, c0, c1, q, a, b);
+        return;
+    }
     if (k == MP_ENC_W4) {
         stage_w4(w, r, c0, c1, q, a, b);
         return;

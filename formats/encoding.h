@@ -76,6 +76,11 @@ void mp_encoding_decode_rows(const mp_encoding *e, int64_t rows, int64_t cols, c
  * out[c1 - c0], with the same f32 values the dense encoding gives. */
 void mp_nm24_decode_span(const mp_encoding *e, const mp_enc_layout *L, int64_t cols, const uint8_t *raw, int64_t r,
                          int64_t c0, int64_t c1, float *out);
+/* The integer codes of columns [c0, c1) of row r of a w4 2:4 tensor (c0, c1 multiples
+ * of 4), minus their group's zero point, 0 where pruned: with the group's scale s the
+ * values are s * q, as mp_nm24_decode_span gives them. For integer kernels. */
+void mp_nm24_w4_stage(const mp_encoding *e, const mp_enc_layout *L, int64_t cols, const uint8_t *raw, int64_t r,
+                      int64_t c0, int64_t c1, int8_t *q);
 /* Stores a dense fp8 or w4 tensor (dense_raw in the layout of sparse with nm24 false)
  * whose every group of 4 holds at most 2 nonzero values as the 2:4 encoding sparse, into
  * out[layout total]. Which values are nonzero: those of values[rows * cols] that are not

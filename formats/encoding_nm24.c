@@ -75,6 +75,25 @@ void mp_nm24_decode_span(const mp_encoding *e, const mp_enc_layout *L, int64_t c
     }
 }
 
+void mp_nm24_w4_stage(const mp_encoding *e, const mp_enc_layout *L, int64_t cols, const uint8_t *raw, int64_t r,
+                      int64_t c0, int64_t c1, int8_t *q)
+{
+    const uint8_t *meta = raw + L->meta_offset;
+    memset(q, 0, (size_t)(c1 - c0));
+    uint64_t k = (uint64_t)(r * (cols / 4) + c0 / 4);
+    /* group by group: the kernels call this for every token, a division per value cost */
+    for (int64_t c = c0; c < c1;) {
+        int64_t g = c / e->group, end = (g + 1) * e->group < c1 ? (g + 1) * e->group : c1;
+        int z = w4_zero(e, L, raw, (uint64_t)(r * L->groups_per_row + g));
+        for (; c < end; c += 4, k++) {
+            uint8_t m = nibble(meta, k), codes = raw[k];
+            int8_t *o = q + (c - c0);
+            o[m & 3] = (int8_t)((codes & 15) - z);
+            o[m >> 2] = (int8_t)((codes >> 4) - z);
+        }
+    }
+}
+
 /* The dense code of value (r, c) and the code that means zero there. */
 static uint8_t dense_code(const mp_encoding *e, const mp_enc_layout *D, int64_t cols, const uint8_t *dense,
                           int64_t r, int64_t c, uint8_t *zero)

@@ -19,6 +19,7 @@
 #include "../../core/dtype.h"
 #include "../../engine/kernels.h"
 #include "../../formats/ggml_blocks.h"
+#include "q8_oracle.h"
 #include "random.h"
 
 static const char *const isas[] = {"portable", "avx2", "avx512", "neon"};
@@ -202,20 +203,6 @@ static double oracle(const problem *p, int64_t t, int64_t row)
     for (int64_t c = 0; c < p->w.cols; c++)
         s += (double)p->dec[row * p->w.cols + c] * p->x[t * p->w.cols + c];
     return s;
-}
-
-/* FAST's activations, as llama.cpp's q8_1 defines them and kern.c must produce them:
- * per 32 values d = max|x| / 127 (f32), q = x · (1/d) rounded to nearest even. */
-static void quantize_like_q8(const float *x, int64_t cols, double *xq)
-{
-    for (int64_t j = 0; j < cols; j += 32) {
-        float amax = 0;
-        for (int i = 0; i < 32; i++)
-            amax = fmaxf(amax, fabsf(x[j + i]));
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        for (int i = 0; i < 32; i++)
-            xq[j + i] = (double)d * nearbyintf(x[j + i] * id);
-    }
 }
 
 /* FAST against the oracle on the quantized activations: only f32 rounding remains,

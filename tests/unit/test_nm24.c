@@ -19,6 +19,7 @@
 #include "../../core/dtype.h"
 #include "../../engine/kernels.h"
 #include "../../formats/encoding.h"
+#include "q8_oracle.h"
 #include "random.h"
 
 /* The 6 position pairs of a 2:4 group, p0 < p1. */
@@ -329,7 +330,8 @@ static void test_kernels_on_sparse(void **state)
             float *x = malloc(sizeof(float) * (size_t)(n * cols));
             float *ys = malloc(sizeof(float) * (size_t)(n * rows)), *yd = malloc(sizeof(float) * (size_t)(n * rows));
             float *y1 = malloc(sizeof(float) * (size_t)(n * rows));
-            assert_true(x && ys && yd && y1);
+            double *xq = malloc(sizeof(double) * (size_t)cols);
+            assert_true(x && ys && yd && y1 && xq);
             fill_gaussian(&r, x, n * cols, 1.0);
             for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
                 if (mp_kern_force_isa(isas[k]) != 0)
@@ -343,24 +345,36 @@ static void test_kernels_on_sparse(void **state)
                     if (memcmp(ys, y1, sizeof(float) * (size_t)(n * rows)) != 0)
                         fail_msg("%s %s mode %d n=%lld: 1 and 2 threads differ", sparse_names[i], isas[k], mode,
                                  (long long)n);
-                    if (mode == MP_KERN_EXACT) {
-                        mp_kern_matmul(&wd, x, n, yd, MP_KERN_EXACT);
+                    /* exact, and FAST w4 through the portable tiles (which the dense twin
+                     * takes too), give the dense twin's bits */
+                    bool twin = mode == MP_KERN_EXACT || (e.kind == MP_ENC_W4 && strcmp(isas[k], "portable") == 0);
+                    if (twin) {
+                        mp_kern_matmul(&wd, x, n, yd, (mp_kern_mode)mode);
                         if (memcmp(ys, yd, sizeof(float) * (size_t)(n * rows)) != 0)
-                            fail_msg("%s %s n=%lld: exact differs from its dense twin", sparse_names[i], isas[k],
-                                     (long long)n);
+                            fail_msg("%s %s mode %d n=%lld: differs from its dense twin", sparse_names[i], isas[k],
+                                     mode, (long long)n);
                     }
-                    for (int64_t t = 0; t < n; t++)
+                    /* FAST w4 multiplies integer codes with q8 activations: the oracle
+                     * takes the same quantized x, and the bound is test_kernels.c's */
+                    bool q8 = mode == MP_KERN_FAST && e.kind == MP_ENC_W4;
+                    for (int64_t t = 0; t < n; t++) {
+                        for (int64_t c = 0; c < cols; c++)
+                            xq[c] = x[t * cols + c];
+                        if (q8)
+                            quantize_like_q8(x + t * cols, cols, xq);
                         for (int64_t o = 0; o < rows; o++) {
                             double want = 0, mag = 0;
                             for (int64_t c = 0; c < cols; c++) {
-                                want += (double)dec[o * cols + c] * x[t * cols + c];
-                                mag += fabs((double)dec[o * cols + c] * x[t * cols + c]);
+                                want += (double)dec[o * cols + c] * xq[c];
+                                mag += fabs((double)dec[o * cols + c] * xq[c]);
                             }
                             double got = ys[t * rows + o];
-                            if (fabs(got - want) > (double)(cols + 1) * 0x1p-24 * mag)
+                            double tol = q8 ? (double)(cols / 32 + 10) * 0x1p-22 * mag : (double)(cols + 1) * 0x1p-24 * mag;
+                            if (!(fabs(got - want) <= tol))
                                 fail_msg("%s %s mode %d: y[%lld,%lld] = %.9g, want %.9g", sparse_names[i], isas[k], mode,
                                          (long long)t, (long long)o, got, want);
                         }
+                    }
                 }
             }
             mp_kern_force_isa(NULL);
@@ -368,6 +382,7 @@ static void test_kernels_on_sparse(void **state)
             free(ys);
             free(yd);
             free(y1);
+            free(xq);
         }
         float *xv = malloc(sizeof(float) * (size_t)rows), *yv = malloc(sizeof(float) * (size_t)cols);
         assert_true(xv && yv);
