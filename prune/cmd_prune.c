@@ -50,6 +50,8 @@ static const char *prune_help =
     "  --merge                fold each dropped expert into the kept expert of its group whose mean\n"
     "                         output on the calibration tokens is most similar (cosine; HC-SMoE),\n"
     "                         as the selection-frequency-weighted average of their decoded weights,\n"
+    "                         each folded expert's neurons first permuted to best match the kept\n"
+    "                         expert's (M-SMoE weight matching; intermediate sizes up to 4096),\n"
     "                         re-encoded in the same encoding (w4 and grids: MSE grid search)\n"
     "  --refit-router         refit the kept router rows of every MoE layer to the original model's\n"
     "                         logits on the calibration tokens (ridge least squares on the pruned model's\n"
@@ -395,7 +397,8 @@ static void print_json(const prune_opts *o, const mp_prune_plan *plan, const mp_
         json_array_append_new(layers, layer_json(&plan->layers[i], s, plan->n_experts));
     json_object_set_new(root, "layers", layers);
     if (o->merge)
-        json_object_set_new(root, "merge", json_pack("{s:i, s:i, s:i, s:I}", "experts_merged", ms->experts_merged,
+        json_object_set_new(root, "merge", json_pack("{s:i, s:i, s:i, s:i, s:I}", "experts_merged", ms->experts_merged,
+                                                     "experts_aligned", ms->experts_aligned,
                                                      "experts_changed", ms->experts_changed, "tensors", ms->tensors,
                                                      "similarity_tokens", (json_int_t)s->similarity_tokens));
     if (o->refit)

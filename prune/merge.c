@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../quant/encoder.h"
+#include "align.h"
 
 /* The record of (layer, expert) in the input pack, or -1. */
 static int expert_record(const mp_pack *in, int layer, int expert)
@@ -31,12 +32,14 @@ static int sibling_name(const char *name, int expert, char *buf, size_t cap)
 typedef struct {
     const mp_pack *in;
     const mp_pack_record *target; /* the kept expert's record */
+    mp_expert_parts where;        /* the target's parts by role; where.inter 0: no alignment */
     float **acc;                  /* per part of target: the weighted sum [rows * cols] */
+    float **kept, **member;       /* per part: the kept expert's and a member's decoded values */
     uint8_t *raw;                 /* one record's bytes */
 } merge_job;
 
-/* acc[p] += w * decoded(member's tensor p), for every part of the target. */
-static int add_member(merge_job *j, int layer, int member, double w, mp_error *err)
+/* values[p] = decoded(member's tensor p), for every part of the target. */
+static int decode_member(merge_job *j, int layer, int member, float **values, mp_error *err)
 {
     const mp_pack *in = j->in;
     int r = expert_record(in, layer, member);
@@ -51,17 +54,39 @@ static int add_member(merge_job *j, int layer, int member, double w, mp_error *e
         if (!m || m->record != r || m->rows != t->rows || m->cols != t->cols)
             return mp_fail(err, MP_EXIT_INPUT, "%s: merging into %s: expert %d has no tensor %s of shape [%lld, %lld]",
                            in->dir, t->name, member, name, (long long)t->rows, (long long)t->cols);
-        int64_t count = t->rows * t->cols;
-        float *dec = malloc((size_t)count * sizeof *dec);
-        if (!dec)
-            return mp_fail(err, MP_EXIT_IO, "out of memory decoding %s", name);
         mp_encoding_decode_rows(&m->enc, m->rows, m->cols, j->raw + in->records[r].parts[m->part].offset, 0, m->rows,
-                                dec);
-        for (int64_t i = 0; i < count; i++)
-            j->acc[p][i] += (float)(w * (double)dec[i]);
-        free(dec);
+                                values[p]);
     }
     return rc;
+}
+
+/* The parts' roles by name suffix; alignment only when gate, up and down are all there
+ * with consistent shapes and the assignment stays affordable. */
+static void find_roles(merge_job *j)
+{
+    mp_expert_parts *w = &j->where;
+    *w = (mp_expert_parts){-1, -1, -1, -1, -1, 0, 0};
+    const char *suffix[5] = {".gate", ".up", ".down", ".gate.bias", ".up.bias"};
+    int *slot[5] = {&w->gate, &w->up, &w->down, &w->gate_bias, &w->up_bias};
+    for (int p = 0; p < j->target->n_parts; p++) {
+        const char *name = j->in->tensors[j->target->parts[p].tensor].name;
+        size_t len = strlen(name);
+        for (int k = 0; k < 5; k++) {
+            size_t sl = strlen(suffix[k]);
+            if (len > sl && strcmp(name + len - sl, suffix[k]) == 0)
+                *slot[k] = p;
+        }
+    }
+    if (w->gate < 0 || w->up < 0 || w->down < 0)
+        return;
+    const mp_pack_tensor *g = &j->in->tensors[j->target->parts[w->gate].tensor];
+    const mp_pack_tensor *u = &j->in->tensors[j->target->parts[w->up].tensor];
+    const mp_pack_tensor *d = &j->in->tensors[j->target->parts[w->down].tensor];
+    if (u->rows == g->rows && u->cols == g->cols && d->rows == g->cols && d->cols == g->rows &&
+        g->rows <= MP_ALIGN_MAX_INTER) {
+        w->inter = g->rows;
+        w->hidden = g->cols;
+    }
 }
 
 /* The averaged tensors of the target, encoded as the target's and staged by name. */
@@ -89,15 +114,40 @@ static int stage_parts(merge_job *j, mp_stage *stage, mp_merge_stats *st, mp_err
     return rc;
 }
 
-static void free_acc(merge_job *j)
+static void free_parts(float **parts, int n)
 {
-    for (int p = 0; j->acc && p < j->target->n_parts; p++)
-        free(j->acc[p]);
-    free(j->acc);
-    j->acc = NULL;
+    for (int p = 0; parts && p < n; p++)
+        free(parts[p]);
+    free(parts);
 }
 
-/* Kept expert k of plan layer L with everything that folds into it. */
+static float **alloc_parts(merge_job *j, mp_error *err)
+{
+    float **parts = calloc((size_t)j->target->n_parts, sizeof *parts);
+    for (int p = 0; parts && p < j->target->n_parts; p++) {
+        const mp_pack_tensor *t = &j->in->tensors[j->target->parts[p].tensor];
+        if (!(parts[p] = calloc((size_t)(t->rows * t->cols), sizeof **parts))) {
+            free_parts(parts, j->target->n_parts);
+            parts = NULL;
+        }
+    }
+    if (!parts)
+        mp_fail(err, MP_EXIT_IO, "out of memory merging layer %d expert %d", j->target->layer, j->target->expert);
+    return parts;
+}
+
+/* acc += w * values, part by part. */
+static void accumulate(merge_job *j, float *const *values, double w)
+{
+    for (int p = 0; p < j->target->n_parts; p++) {
+        const mp_pack_tensor *t = &j->in->tensors[j->target->parts[p].tensor];
+        for (int64_t i = 0; i < t->rows * t->cols; i++)
+            j->acc[p][i] += (float)(w * (double)values[p][i]);
+    }
+}
+
+/* Kept expert k of plan layer L with everything that folds into it: the kept expert's
+ * weights, then each member's (aligned to the kept expert's neurons) in id order. */
 static int merge_one(merge_job *j, const mp_prune_layer *L, const mp_saliency *s, int n_experts, int k,
                      mp_stage *stage, mp_merge_stats *st, mp_error *err)
 {
@@ -115,20 +165,29 @@ static int merge_one(merge_job *j, const mp_prune_layer *L, const mp_saliency *s
     if (r < 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s: no record of layer %d expert %d", j->in->dir, L->layer, k);
     j->target = &j->in->records[r];
-    j->acc = calloc((size_t)j->target->n_parts, sizeof *j->acc);
-    int rc = j->acc ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
-    for (int p = 0; p < j->target->n_parts && rc == MP_OK; p++) {
-        const mp_pack_tensor *t = &j->in->tensors[j->target->parts[p].tensor];
-        j->acc[p] = calloc((size_t)(t->rows * t->cols), sizeof **j->acc);
-        if (!j->acc[p])
-            rc = mp_fail(err, MP_EXIT_IO, "out of memory merging %s", t->name);
+    find_roles(j);
+    int n = j->target->n_parts, rc = MP_EXIT_IO;
+    if ((j->acc = alloc_parts(j, err)) && (j->kept = alloc_parts(j, err)) && (j->member = alloc_parts(j, err)))
+        rc = decode_member(j, L->layer, k, j->kept, err);
+    if (rc == MP_OK)
+        accumulate(j, j->kept, (double)count[k] / total);
+    for (int e = 0; e < n_experts && rc == MP_OK; e++) {
+        if (L->into[e] != k || count[e] <= 0)
+            continue;
+        rc = decode_member(j, L->layer, e, j->member, err);
+        if (rc == MP_OK && j->where.inter > 0) {
+            rc = mp_align_expert(&j->where, j->kept, j->member, err);
+            st->experts_aligned++;
+        }
+        if (rc == MP_OK)
+            accumulate(j, j->member, (double)count[e] / total);
     }
-    for (int e = 0; e < n_experts && rc == MP_OK; e++) /* in id order, the kept one among them */
-        if ((e == k || L->into[e] == k) && count[e] > 0)
-            rc = add_member(j, L->layer, e, (double)count[e] / total, err);
     if (rc == MP_OK)
         rc = stage_parts(j, stage, st, err);
-    free_acc(j);
+    free_parts(j->acc, n);
+    free_parts(j->kept, n);
+    free_parts(j->member, n);
+    j->acc = j->kept = j->member = NULL;
     st->experts_changed++;
     st->experts_merged += others;
     return rc;

@@ -32,9 +32,10 @@ for fam in mixtral qwen2_moe qwen3_moe olmoe deepseek_v2 deepseek_v3 kimi_k2 glm
     expect_exit "$fam: prune --keep 0.5 --merge --refit-router" 0 "$MOEPACK" prune "$TMP/$fam.mpk" \
         -o "$TMP/$fam-m.mpk" --tokens "$TMP/ids.txt" --ctx 64 --keep 0.5 --merge --refit-router --json --quiet
     cp "$TMP/out" "$TMP/$fam.json"
-    if grep -q '"experts_merged": [1-9]' "$TMP/$fam.json" && grep -q '"residual_after"' "$TMP/$fam.json"; then
-        pass "$fam: experts were merged and routers refit"
-    else fail "$fam: experts were merged and routers refit" "$(head -c 300 "$TMP/err")"; fi
+    if grep -q '"experts_merged": [1-9]' "$TMP/$fam.json" && grep -q '"experts_aligned": [1-9]' "$TMP/$fam.json" &&
+        grep -q '"residual_after"' "$TMP/$fam.json"; then
+        pass "$fam: experts were aligned, merged and routers refit"
+    else fail "$fam: experts were aligned, merged and routers refit" "$(head -c 300 "$TMP/out") $(head -c 300 "$TMP/err")"; fi
     expect_exit "$fam: the merged pack checks" 0 "$MOEPACK" check "$TMP/$fam-m.mpk"
     expect_exit "$fam: the merged pack runs" 0 "$MOEPACK" run "$TMP/$fam-m.mpk" --prompt-ids "1 2 3 4" --max-tokens 4
     checked "$fam" "$TMP/$fam.mpk" "$TMP/$fam-m.mpk"

@@ -10,9 +10,10 @@ merge: per MoE layer every expert runs on every token of the chunks; the cosine 
 the experts' summed outputs is the similarity; each dropped expert (the manifest's
 `dropped`, whose choice test_prune.sh checks) must go into the kept expert of highest
 cosine, with that cosine; a kept expert that receives experts must hold
-bf16(sum_e c_e W_e / sum_e c_e) over itself and them (c = the oracle's selection
-counts, W the checkpoint's weights) within bf16 rounding; one that receives nothing,
-the checkpoint's weights exactly.
+bf16(sum_e c_e P_e(W_e) / sum_e c_e) over itself and them (c = the oracle's selection
+counts, W the checkpoint's weights, P_e the permutation of e's neurons that best
+matches the kept expert's, by the oracle's own assignment solver) within bf16
+rounding; one that receives nothing, the checkpoint's weights exactly.
 refit: the pruned model (kept experts, the pack's routers below layer L) runs on the
 chunks beside the original; at layer L, X = its router inputs, T = the original's
 logits of the kept experts; W = (X^T X + lam I)^-1 (X^T T + lam W0^T), lam = 1e-3
@@ -117,11 +118,65 @@ def check_merge(a, m, prune, pack_vals, pack_src):
                     ok = np.array_equal(got, want)
                     report(ok, f"{name}: receives nothing, the checkpoint's expert {k} exactly")
                     continue
-                terms = [c[e] / total * m.ck.get(f"model.layers.{L}.block_sparse_moe.experts.{e}.{src}.weight")
-                         .ravel() for e in members]
+                terms = [c[k] / total * m.ck.get(f"model.layers.{L}.block_sparse_moe.experts.{k}.{src}.weight")
+                         .ravel()]
+                moved = 0
+                for e in members[1:]:
+                    if c[e] > 0:
+                        ws, perm = aligned(m, L, k, e)
+                        terms.append(c[e] / total * ws[src].ravel())
+                        moved += int((perm != np.arange(len(perm))).sum())
                 ok = within_bf16_rounding(got, sum(terms), sum(np.abs(t) for t in terms))
-                report(ok.all(), f"{name} = bf16 of the frequency-weighted average of experts {members} "
-                       f"(weights {[round(c[e] / total, 4) for e in members]}; {int((~ok).sum())} off)")
+                report(ok.all(), f"{name} = bf16 of the frequency-weighted average of experts {members}, "
+                       f"neurons aligned to expert {k}'s ({moved} moved; weights "
+                       f"{[round(c[e] / total, 4) for e in members]}; {int((~ok).sum())} off)")
+
+
+def assign_min_cost(cost):
+    """Row i -> column match[i] minimising the summed cost: the Hungarian method with
+    potentials (Kuhn-Munkres; rows added one at a time by shortest augmenting paths)."""
+    n = cost.shape[0]
+    u, v = np.zeros(n + 1), np.zeros(n + 1)
+    p, way = np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        p[0], j0 = i, 0
+        minv = np.full(n + 1, np.inf)
+        used = np.zeros(n + 1, dtype=bool)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            free = ~used[1:]
+            cur = cost[i0 - 1] - u[i0] - v[1:]
+            better = free & (cur < minv[1:])
+            minv[1:][better] = cur[better]
+            way[1:][better] = j0
+            cand = np.where(free, minv[1:], np.inf)
+            j1 = int(np.argmin(cand)) + 1
+            delta = cand[j1 - 1]
+            u[p[used]] += delta
+            v[used] -= delta
+            minv[1:][free] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    match = np.zeros(n, dtype=np.int64)
+    match[p[1:] - 1] = np.arange(n)
+    return match
+
+
+def aligned(m, L, k, e):
+    """Expert e's (gate, up, down) with its neurons permuted to best match expert k's:
+    the assignment maximising the summed inner products of gate rows, up rows and down
+    columns (M-SMoE's weight matching)."""
+    w = {src: [m.ck.get(f"model.layers.{L}.block_sparse_moe.experts.{x}.{src}.weight") for x in (k, e)]
+         for src in ("w1", "w3", "w2")}
+    sim = w["w1"][0] @ w["w1"][1].T + w["w3"][0] @ w["w3"][1].T + w["w2"][0].T @ w["w2"][1]
+    perm = assign_min_cost(-sim)
+    return {"w1": w["w1"][1][perm], "w3": w["w3"][1][perm], "w2": w["w2"][1][:, perm]}, perm
 
 
 def pruned_moe(m, L, h, kept, router):
