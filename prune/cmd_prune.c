@@ -1,5 +1,6 @@
 /* moepack prune PACK|CKPT -o OUT.mpk --calib FILE (--keep F | --keep-per-layer N) --method M:
- * a checkpoint is first converted into a scratch pack (prune_input.c); then prune scores every routed expert on calibration text (saliency.c), keeps the same number
+ * a checkpoint is first converted into a scratch pack (prune_input.c); then prune
+ * scores every routed expert on calibration text (saliency.c), keeps the same number
  * of the most salient in every MoE layer (prune_plan.c), optionally folds the others
  * into their most similar kept expert (merge.c), writes the pack without the others
  * (prune_write.c), and optionally refits the routers to the original's logits
@@ -95,14 +96,12 @@ static int convert_value(prune_opts *o, const char *flag, const char *v, mp_erro
     if (strcmp(flag, "--scheme") == 0 && mp_scheme_parse(v, &scheme) != 0)
         return mp_fail(err, MP_EXIT_INPUT, "--scheme \"%s\": expected bf16, fp8, w4a16, mixed or a llama.cpp grid "
                        "(see moepack convert --help)", v);
-    if (o->convert.argc + 2 > MP_PRUNE_CONVERT_ARGS)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: too many encoding options (at most %d words)", flag,
-                       MP_PRUNE_CONVERT_ARGS);
-    if (strcmp(flag, "--quant-method") == 0)
+    bool method = strcmp(flag, "--quant-method") == 0;
+    if (method)
         o->quant_method = v;
-    o->convert.argv[o->convert.argc++] = strcmp(flag, "--quant-method") == 0 ? "--method" : flag;
-    o->convert.argv[o->convert.argc++] = v;
-    return MP_OK;
+    if (!o->convert.first)
+        o->convert.first = flag;
+    return mp_convert_args_add(&o->convert, method ? "--method" : flag, v, err);
 }
 
 static bool is_convert_flag(const char *flag)
@@ -169,9 +168,11 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
             continue;
         if (strcmp(argv[i], "--force") == 0)
             o->force = true;
-        else if (strcmp(argv[i], "--sym") == 0 && o->convert.argc < MP_PRUNE_CONVERT_ARGS)
-            o->convert.argv[o->convert.argc++] = "--sym";
-        else if (strcmp(argv[i], "--merge") == 0)
+        else if (strcmp(argv[i], "--sym") == 0) {
+            o->convert.first = o->convert.first ? o->convert.first : "--sym";
+            if (mp_convert_args_add(&o->convert, "--sym", NULL, err) != MP_OK)
+                return err->code;
+        } else if (strcmp(argv[i], "--merge") == 0)
             o->merge = true;
         else if (strcmp(argv[i], "--refit-router") == 0)
             o->refit = true;
@@ -201,10 +202,7 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
         if (!o->calib)
             return mp_fail(err, MP_EXIT_INPUT, "--quant-method %s calibrates on text: give --calib FILE, not --tokens",
                            o->quant_method);
-        if (o->convert.argc + 2 > MP_PRUNE_CONVERT_ARGS)
-            return mp_fail(err, MP_EXIT_INPUT, "too many encoding options (at most %d words)", MP_PRUNE_CONVERT_ARGS);
-        o->convert.argv[o->convert.argc++] = "--calib";
-        o->convert.argv[o->convert.argc++] = o->calib;
+        return mp_convert_args_add(&o->convert, "--calib", o->calib, err);
     }
     return MP_OK;
 }
@@ -593,7 +591,7 @@ int mp_cmd_prune(int argc, char **argv, mp_error *err)
         rc = mp_prune_input_kind(o.in, &checkpoint, err);
     if (rc == MP_OK && !checkpoint && o.convert.argc > 0)
         rc = mp_fail(err, MP_EXIT_INPUT, "%s is a pack, already encoded: %s applies to a checkpoint input", o.in,
-                     o.convert.argv[0][2] == 'm' ? "--quant-method" : o.convert.argv[0]);
+                     o.convert.first);
     if (rc != MP_OK)
         return rc;
     mp_threads_apply(o.common.threads);

@@ -10,6 +10,17 @@
 #include "../formats/pack.h"
 #include "../model/checkpoint.h"
 
+int mp_convert_args_add(mp_convert_args *a, const char *word, const char *value, mp_error *err)
+{
+    if (a->argc + 1 + (value != NULL) > MP_PRUNE_CONVERT_ARGS)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: too many encoding options (at most %d words)", word,
+                       MP_PRUNE_CONVERT_ARGS);
+    a->argv[a->argc++] = word;
+    if (value)
+        a->argv[a->argc++] = value;
+    return MP_OK;
+}
+
 int mp_prune_input_kind(const char *path, bool *is_checkpoint, mp_error *err)
 {
     struct stat st;

@@ -13,7 +13,12 @@
 typedef struct {
     const char *argv[MP_PRUNE_CONVERT_ARGS];
     int argc;
+    const char *first; /* the first option as the user spelt it, for messages */
 } mp_convert_args;
+
+/* Appends word and, when not NULL, its value; more than MP_PRUNE_CONVERT_ARGS words
+ * is a usage error. */
+int mp_convert_args_add(mp_convert_args *a, const char *word, const char *value, mp_error *err);
 
 /* *is_checkpoint: path is a checkpoint (config.json beside safetensors weights that
  * the model builder accepts), not a pack. Neither: a one-line MP_EXIT_INPUT error. */

@@ -169,14 +169,14 @@ mkdir -p "$TMP/int"
 "$MOEPACK" prune "$MOBY" -o "$TMP/int/p.mpk" --calib "$CALIB" --keep 0.5 --calib-tokens 8192 --quiet 2>/dev/null &
 pid=$!
 i=0
-while [ $i -lt 600 ] && ! ls "$TMP/int" | grep -q 'unrefit-[0-9]*$'; do sleep 0.1; i=$((i + 1)); done
+while [ $i -lt 1800 ] && ! ls "$TMP/int" | grep -q 'unrefit-[0-9]*$'; do sleep 0.1; i=$((i + 1)); done
 if ls "$TMP/int" | grep -q 'ckpt-[0-9]*$'; then pass "the refit runs beside the converted scratch pack"
 else fail "the converted scratch pack is there during the refit" "$(ls "$TMP/int")"; fi
 sleep 0.5
 kill -INT $pid
 wait $pid
 rc=$?
-if [ $i -lt 600 ] && [ $rc -ne 0 ]; then pass "SIGINT stops prune of a checkpoint (exit $rc)"
+if [ $i -lt 1800 ] && [ $rc -ne 0 ]; then pass "SIGINT stops prune of a checkpoint (exit $rc)"
 else fail "SIGINT stops prune of a checkpoint" "exit $rc, scratch seen after $i polls"; fi
 if [ -z "$(ls -A "$TMP/int")" ]; then pass "SIGINT leaves nothing behind"; else fail "SIGINT leaves nothing" "$(ls "$TMP/int")"; fi
 
