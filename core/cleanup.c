@@ -8,13 +8,14 @@
 
 #define MAX_FILES 32
 #define MAX_PATH 4096
+#define MAX_SCRATCH 4
 
 static char armed_dir[MAX_PATH];
 static char armed_files[MAX_FILES][MAX_PATH];
 static volatile sig_atomic_t armed;
 static volatile sig_atomic_t armed_whole_dir; /* remove every entry, not a list */
-static char scratch_dir[MAX_PATH];
-static volatile sig_atomic_t scratch_set;
+static char scratch_dir[MAX_SCRATCH][MAX_PATH];
+static volatile sig_atomic_t scratch_count;
 
 /* Every entry of a flat directory, through the raw getdents64 system call: readdir
  * allocates, so it may not run in a signal handler. */
@@ -51,9 +52,9 @@ static void on_signal(int sig)
             unlink(armed_files[i]);
         rmdir(armed_dir);
     }
-    if (scratch_set) {
-        unlink_entries(scratch_dir);
-        rmdir(scratch_dir);
+    for (int i = 0; i < scratch_count; i++) {
+        unlink_entries(scratch_dir[i]);
+        rmdir(scratch_dir[i]);
     }
     signal(sig, SIG_DFL);
     raise(sig);
@@ -94,12 +95,18 @@ void mp_cleanup_arm_dir(const char *dir)
     arm(dir, NULL, 1);
 }
 
+/* A stack: prune of a checkpoint holds its converted pack while the router refit
+ * registers (and forgets) its own scratch pack. */
 void mp_cleanup_scratch(const char *dir)
 {
-    scratch_set = 0;
-    if (!dir || strlen(dir) >= MAX_PATH)
+    if (!dir) {
+        if (scratch_count > 0)
+            scratch_count--;
         return;
-    strcpy(scratch_dir, dir);
+    }
+    if (strlen(dir) >= MAX_PATH || scratch_count >= MAX_SCRATCH)
+        return;
+    strcpy(scratch_dir[scratch_count], dir);
     install_handlers();
-    scratch_set = 1;
+    scratch_count++;
 }

@@ -14,7 +14,8 @@ void mp_cleanup_arm(const char *dir, const char *const *files);
 void mp_cleanup_arm_dir(const char *dir);
 
 /* A flat scratch directory (a pack written only to be read again) removed on a
- * signal besides the armed output, independently of it; NULL forgets it. */
+ * signal besides the armed output, independently of it. Up to 4 are held, as a
+ * stack: NULL forgets the one registered last. */
 void mp_cleanup_scratch(const char *dir);
 
 #endif

@@ -1,4 +1,5 @@
-/* moepack prune PACK -o OUT.mpk --calib FILE (--keep F | --keep-per-layer N) --method M:
+/* moepack prune PACK|CKPT -o OUT.mpk --calib FILE (--keep F | --keep-per-layer N) --method M:
+ * a checkpoint is first converted into a scratch pack (prune_input.c); then prune
  * scores every routed expert on calibration text (saliency.c), keeps the same number
  * of the most salient in every MoE layer (prune_plan.c), optionally folds the others
  * into their most similar kept expert (merge.c), writes the pack without the others
@@ -18,15 +19,17 @@
 #include "../core/outdir.h"
 #include "../core/version.h"
 #include "../model/model.h"
+#include "../quant/policy.h"
 #include "merge.h"
 #include "prune_commands.h"
+#include "prune_input.h"
 #include "prune_plan.h"
 #include "prune_write.h"
 #include "router_fit.h"
 #include "saliency.h"
 
 static const char *prune_help =
-    "usage: moepack prune PACK -o OUT.mpk --calib FILE (--keep FRACTION | --keep-per-layer N)\n"
+    "usage: moepack prune PACK|CKPT -o OUT.mpk --calib FILE (--keep FRACTION | --keep-per-layer N)\n"
     "                     [--method freq|reap|ean] [options]\n\n"
     "Drops (or with --merge folds) the least salient routed experts of every MoE layer and refits\n"
     "the routers to the original model's logits. Saliency is measured by running\n"
@@ -40,7 +43,10 @@ static const char *prune_help =
     "are copied byte for byte, config.json and the manifest get the new expert count, and the\n"
     "manifest records the method, the text and per layer the kept and dropped ids and every\n"
     "expert's saliency. Grouped routers (n_group) lose the same number in every group.\n"
-    "MTP layers are not run: they keep their lowest-numbered experts (a warning says so).\n\n"
+    "MTP layers are not run: they keep their lowest-numbered experts (a warning says so).\n"
+    "A HuggingFace checkpoint directory is first converted by moepack convert into a scratch pack\n"
+    "beside OUT (removed when done, or on an interrupt): saliency, merge and refit then see exactly\n"
+    "the pack `moepack convert CKPT` with the same encoding options makes (default its w4a16).\n\n"
     "  -o, --output OUT.mpk   the pack to write (under a temporary name, renamed when complete)\n"
     "  --calib FILE           calibration text, tokenized with the pack's tokenizer\n"
     "  --tokens FILE          or its token ids (space-separated), instead of --calib\n"
@@ -63,6 +69,11 @@ static const char *prune_help =
     "  --ctx N                tokens per calibration chunk (default 256)\n"
     "  --calib-tokens N       at most N calibration tokens (default 131072)\n"
     "  --force                replace OUT.mpk if it exists\n"
+    "Encoding of a checkpoint input (convert's options; refused for a pack, which is already encoded):\n"
+    "  --scheme S             bf16 | fp8 | w4a16 | mixed | a llama.cpp grid (default w4a16)\n"
+    "  --group G, --sym, --encode REGEX=ENC, --cold-codec C, --zstd-level N   as moepack convert\n"
+    "  --quant-method M       convert's --method: rtn (default), mse, hqq, awq or gptq; awq and gptq\n"
+    "                         calibrate on the --calib text with convert's defaults\n"
     "  --threads N            worker threads (default: all cores)\n"
     "  --json                 the summary as JSON on stdout\n"
     "  --quiet                no progress bar\n\n"
@@ -71,14 +82,44 @@ static const char *prune_help =
 typedef struct {
     mp_common_opts common;
     const char *in, *out, *calib, *tokens, *keep_text;
+    const char *pack; /* what is pruned: in, or the scratch pack converted from it */
+    mp_convert_args convert;
+    const char *quant_method;
     double keep_fraction;
     int keep_per_layer, ctx, calib_tokens, similarity_tokens;
     mp_saliency_method method;
     bool force, merge, refit;
 } prune_opts;
 
+/* convert's encoding options, kept in its spelling for the child convert. */
+static int convert_value(prune_opts *o, const char *flag, const char *v, mp_error *err)
+{
+    mp_scheme scheme;
+    if (strcmp(flag, "--scheme") == 0 && mp_scheme_parse(v, &scheme) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "--scheme \"%s\": expected bf16, fp8, w4a16, mixed or a llama.cpp grid "
+                       "(see moepack convert --help)", v);
+    bool method = strcmp(flag, "--quant-method") == 0;
+    if (method)
+        o->quant_method = v;
+    if (!o->convert.first)
+        o->convert.first = flag;
+    return mp_convert_args_add(&o->convert, method ? "--method" : flag, v, err);
+}
+
+static bool is_convert_flag(const char *flag)
+{
+    static const char *const flags[] = {"--scheme", "--group", "--encode", "--cold-codec", "--zstd-level",
+                                        "--quant-method"};
+    for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++)
+        if (strcmp(flag, flags[f]) == 0)
+            return true;
+    return false;
+}
+
 static int parse_value(prune_opts *o, const char *flag, const char *v, mp_error *err)
 {
+    if (is_convert_flag(flag))
+        return convert_value(o, flag, v, err);
     if (strcmp(flag, "--output") == 0 || strcmp(flag, "-o") == 0)
         o->out = v;
     else if (strcmp(flag, "--calib") == 0)
@@ -107,7 +148,8 @@ static int parse_value(prune_opts *o, const char *flag, const char *v, mp_error 
 static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
 {
     static const char *const flags[] = {"-o", "--output", "--calib", "--method", "--keep", "--keep-per-layer",
-                                        "--ctx", "--calib-tokens", "--tokens", "--similarity-tokens"};
+                                        "--ctx", "--calib-tokens", "--tokens", "--similarity-tokens", "--scheme",
+                                        "--group", "--encode", "--cold-codec", "--zstd-level", "--quant-method"};
     memset(o, 0, sizeof *o);
     o->method = MP_SALIENCY_REAP;
     o->ctx = 256;
@@ -128,7 +170,11 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
             continue;
         if (strcmp(argv[i], "--force") == 0)
             o->force = true;
-        else if (strcmp(argv[i], "--merge") == 0)
+        else if (strcmp(argv[i], "--sym") == 0) {
+            o->convert.first = o->convert.first ? o->convert.first : "--sym";
+            if (mp_convert_args_add(&o->convert, "--sym", NULL, err) != MP_OK)
+                return err->code;
+        } else if (strcmp(argv[i], "--merge") == 0)
             o->merge = true;
         else if (strcmp(argv[i], "--refit-router") == 0)
             o->refit = true;
@@ -145,7 +191,7 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
         return MP_OK;
     if (!o->in || !o->out || !o->calib == !o->tokens)
         return mp_fail(err, MP_EXIT_INPUT, "%s; see moepack prune --help",
-                       !o->in ? "missing PACK" : !o->out ? "missing -o OUT.mpk" : "give one of --calib FILE and --tokens FILE");
+                       !o->in ? "missing PACK or CKPT" : !o->out ? "missing -o OUT.mpk" : "give one of --calib FILE and --tokens FILE");
     if (!o->keep_text == !o->keep_per_layer)
         return mp_fail(err, MP_EXIT_INPUT, "give exactly one of --keep FRACTION and --keep-per-layer N");
     struct stat st;
@@ -154,20 +200,21 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
         return mp_fail(err, MP_EXIT_INPUT, "%s %s: no such file", o->calib ? "--calib" : "--tokens", calib);
     if (stat(o->out, &st) == 0 && !o->force)
         return mp_fail(err, MP_EXIT_INPUT, "%s exists; --force replaces it", o->out);
+    if (o->quant_method && (strcmp(o->quant_method, "awq") == 0 || strcmp(o->quant_method, "gptq") == 0)) {
+        if (!o->calib)
+            return mp_fail(err, MP_EXIT_INPUT, "--quant-method %s calibrates on text: give --calib FILE, not --tokens",
+                           o->quant_method);
+        return mp_convert_args_add(&o->convert, "--calib", o->calib, err);
+    }
     return MP_OK;
 }
 
 static int open_input(const prune_opts *o, mp_pack *p, mp_config *cfg, mp_error *err)
 {
-    struct stat st;
-    if (stat(o->in, &st) != 0 || !S_ISDIR(st.st_mode))
-        return mp_fail(err, MP_EXIT_INPUT, "%s: no such pack (expected a directory with manifest.json)", o->in);
-    if (!mp_is_pack(o->in))
-        return mp_fail(err, MP_EXIT_INPUT, "%s: not a pack (no manifest.json); moepack convert makes one", o->in);
-    int rc = mp_pack_open(p, o->in, err);
+    int rc = mp_pack_open(p, o->pack, err);
     if (rc != MP_OK)
         return rc;
-    char *path = mp_path_join(o->in, "config.json");
+    char *path = mp_path_join(o->pack, "config.json");
     rc = path ? mp_config_read(cfg, path, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
     free(path);
     if (rc == MP_OK && cfg->routing.n_experts <= 0)
@@ -277,10 +324,19 @@ static void command_line(const prune_opts *o, char *buf, size_t cap)
         snprintf(keep, sizeof keep, "--keep %s", o->keep_text);
     else
         snprintf(keep, sizeof keep, "--keep-per-layer %d", o->keep_per_layer);
-    snprintf(buf, cap, "moepack prune %s %s %s %s --method %s --ctx %d --calib-tokens %d%s%s", o->in,
-             o->calib ? "--calib" : "--tokens", o->calib ? o->calib : o->tokens, keep,
-             mp_saliency_method_name(o->method), o->ctx, o->calib_tokens, o->merge ? " --merge" : "",
-             o->refit ? " --refit-router" : " --no-refit-router");
+    int used = snprintf(buf, cap, "moepack prune %s %s %s %s --method %s --ctx %d --calib-tokens %d%s%s", o->in,
+                        o->calib ? "--calib" : "--tokens", o->calib ? o->calib : o->tokens, keep,
+                        mp_saliency_method_name(o->method), o->ctx, o->calib_tokens, o->merge ? " --merge" : "",
+                        o->refit ? " --refit-router" : " --no-refit-router");
+    /* the encoding options, minus the --calib a calibrated --quant-method adds */
+    for (int i = 0; i < o->convert.argc && used > 0 && (size_t)used < cap; i++) {
+        if (strcmp(o->convert.argv[i], "--calib") == 0) {
+            i++;
+            continue;
+        }
+        const char *word = strcmp(o->convert.argv[i], "--method") == 0 ? "--quant-method" : o->convert.argv[i];
+        used += snprintf(buf + used, cap - (size_t)used, " %s", word);
+    }
 }
 
 static json_t *prune_json(const prune_opts *o, const mp_prune_plan *plan, const mp_saliency *s)
@@ -432,7 +488,7 @@ static int write_refit(const prune_opts *o, const mp_pack *p, int n_layers, cons
         return rc;
     }
     rc = mp_stage_open(&routers, stage_path, err);
-    mp_refit_options ro = {.original = o->in, .pruned = tmp, .text_path = o->calib, .tokens_path = o->tokens,
+    mp_refit_options ro = {.original = o->pack, .pruned = tmp, .text_path = o->calib, .tokens_path = o->tokens,
                            .ctx = o->ctx, .max_tokens = o->calib_tokens, .quiet = o->common.quiet};
     if (rc == MP_OK)
         rc = mp_refit_routers(&ro, plan, &pruned, &routers, fit, err);
@@ -476,7 +532,7 @@ static int prune_pack(const prune_opts *o, mp_error *err)
                               .max_tokens = o->calib_tokens, .quiet = o->common.quiet, .similarity = o->merge,
                               .similarity_tokens = o->similarity_tokens};
     if (rc == MP_OK)
-        rc = mp_saliency_compute(o->in, &so, &s, err);
+        rc = mp_saliency_compute(o->pack, &so, &s, err);
     if (rc == MP_OK)
         rc = build_plan(o, &p, &cfg, &s, keep, &plan, err);
     for (int i = 0; rc == MP_OK && o->merge && i < plan.n_layers; i++)
@@ -509,15 +565,39 @@ static int prune_pack(const prune_opts *o, mp_error *err)
     return rc;
 }
 
+/* A checkpoint: converted into OUT.ckpt-PID, pruned as a pack, the scratch removed. */
+static int prune_checkpoint(prune_opts *o, mp_error *err)
+{
+    char scratch[4096];
+    snprintf(scratch, sizeof scratch, "%s.ckpt-%d", o->out, (int)getpid());
+    mp_remove_tree(scratch);
+    mp_cleanup_scratch(scratch);
+    int rc = mp_prune_input_convert(o->in, scratch, &o->convert, o->common.threads, o->common.quiet, err);
+    o->pack = scratch;
+    if (rc == MP_OK)
+        rc = prune_pack(o, err);
+    mp_remove_tree(scratch);
+    mp_cleanup_scratch(NULL);
+    return rc;
+}
+
 int mp_cmd_prune(int argc, char **argv, mp_error *err)
 {
     prune_opts o;
+    bool checkpoint = false;
     int rc = parse_args(&o, argc, argv, err);
-    if (rc == MP_OK && o.common.help)
+    if (rc == MP_OK && o.common.help) {
         fputs(prune_help, stdout);
-    else if (rc == MP_OK) {
-        mp_threads_apply(o.common.threads);
-        rc = prune_pack(&o, err);
+        return MP_OK;
     }
-    return rc;
+    if (rc == MP_OK)
+        rc = mp_prune_input_kind(o.in, &checkpoint, err);
+    if (rc == MP_OK && !checkpoint && o.convert.argc > 0)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s is a pack, already encoded: %s applies to a checkpoint input", o.in,
+                     o.convert.first);
+    if (rc != MP_OK)
+        return rc;
+    mp_threads_apply(o.common.threads);
+    o.pack = o.in;
+    return checkpoint ? prune_checkpoint(&o, err) : prune_pack(&o, err);
 }

@@ -56,9 +56,73 @@ expect_exit "--keep and --keep-per-layer together" 2 "$MOEPACK" prune "$P" -o "$
     --keep 0.5 --keep-per-layer 4
 expect_exit "--keep 1.5" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep 1.5
 expect_exit "unknown --method" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep 0.5 --method x
-expect_exit "a checkpoint instead of a pack" 2 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
+mkdir -p "$TMP/neither"
+echo '{}' >"$TMP/neither/tokenizer.json"
+expect_exit "a directory that is neither pack nor checkpoint" 2 "$MOEPACK" prune "$TMP/neither" -o "$TMP/bad.mpk" \
+    --tokens "$TMP/ids.txt" --keep 0.5
+expect_contains "the error names the directory and what was expected" "$TMP/err" \
+    "$TMP/neither: neither a pack (manifest.json) nor a checkpoint (config.json)"
+if [ "$(wc -l <"$TMP/err")" -eq 1 ]; then pass "it is one line"; else fail "it is one line" "$(cat "$TMP/err")"; fi
+expect_exit "a file instead of a pack" 2 "$MOEPACK" prune "$TMP/ids.txt" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" --keep 0.5
+echo '{"model_type": "mixtral"}' >"$TMP/neither/config.json"
+expect_exit "a checkpoint without weights" 2 "$MOEPACK" prune "$TMP/neither" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
     --keep 0.5
+if [ "$(wc -l <"$TMP/err")" -eq 1 ]; then pass "its error is one line ($(cat "$TMP/err"))"; else fail "its error is one line" "$(cat "$TMP/err")"; fi
+expect_exit "an encoding option with a pack input" 2 "$MOEPACK" prune "$P" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
+    --keep 0.5 --scheme q4_k
+expect_contains "the error says the pack is already encoded" "$TMP/err" "is a pack, already encoded: --scheme applies"
+expect_exit "an unknown --scheme" 2 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/bad.mpk" --tokens "$TMP/ids.txt" \
+    --keep 0.5 --scheme q3_q
+expect_exit "a bad encoding option convert refuses" 2 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/bad.mpk" \
+    --tokens "$TMP/ids.txt" --keep 0.5 --group 48
+expect_contains "convert's own error is shown" "$TMP/err" "--group 48"
+expect_exit "--quant-method gptq needs --calib text" 2 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/bad.mpk" \
+    --tokens "$TMP/ids.txt" --keep 0.5 --quant-method gptq
 if ls "$TMP" | grep -q 'bad.mpk'; then fail "failed prunes leave no output"; else pass "failed prunes leave no output"; fi
+
+# A checkpoint input: the same pack as pruning what moepack convert makes of it with the
+# same encoding options (default scheme and q4_k; merge and router refit, which run the
+# converted pack as the original), and its scratch pack removed.
+# same_pack NAME A B: tier files byte-identical, manifests equal but for the provenance's
+# command and source (which name the input).
+same_pack() {
+    _diff=""
+    for _f in "$2"/*; do
+        _b=$(basename "$_f")
+        [ "$_b" = manifest.json ] || [ "$_b" = manifest.xxh3 ] || cmp -s "$_f" "$3/$_b" || _diff="$_diff $_b"
+    done
+    [ "$(ls "$2" | wc -l)" -eq "$(ls "$3" | wc -l)" ] || _diff="$_diff (file count)"
+    if [ -z "$_diff" ]; then pass "$1: tier and config files byte-identical"; else fail "$1: files byte-identical" "$_diff"; fi
+    if "$PY" - "$2/manifest.json" "$3/manifest.json" <<'PYEOF'; then pass "$1: manifests equal but for command and source"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for m in (a, b):
+    del m["provenance"]["command"], m["provenance"]["source"]
+sys.exit(a != b)
+PYEOF
+    else fail "$1: manifests equal but for command and source"; fi
+}
+mkdir -p "$TMP/ck"
+"$MOEPACK" convert "$TMP/mixtral" -o "$TMP/ck/conv.mpk" --quiet
+"$MOEPACK" prune "$TMP/ck/conv.mpk" -o "$TMP/ck/from-pack.mpk" --tokens "$TMP/ids.txt" --ctx 64 --keep 0.5 --merge \
+    --quiet 2>"$TMP/err" || fail "prune the converted pack" "$(head -c 300 "$TMP/err")"
+expect_exit "prune CKPT --merge (refit by default)" 0 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/ck/from-ckpt.mpk" \
+    --tokens "$TMP/ids.txt" --ctx 64 --keep 0.5 --merge --json
+same_pack "prune CKPT = prune (convert CKPT), default scheme" "$TMP/ck/from-ckpt.mpk" "$TMP/ck/from-pack.mpk"
+expect_contains "--json: stdout is prune's JSON alone (convert's summary went to stderr)" "$TMP/err" "converted"
+if "$PY" -c 'import json, sys; json.load(open(sys.argv[1]))' "$TMP/out"; then pass "--json output parses"
+else fail "--json output parses" "$(head -c 200 "$TMP/out")"; fi
+"$MOEPACK" convert "$TMP/mixtral" -o "$TMP/ck/conv-q4k.mpk" --scheme q4_k --group 64 --quiet
+"$MOEPACK" prune "$TMP/ck/conv-q4k.mpk" -o "$TMP/ck/from-pack-q4k.mpk" --tokens "$TMP/ids.txt" --ctx 64 \
+    --keep-per-layer 6 --method ean --quiet 2>"$TMP/err" || fail "prune the q4_k pack" "$(head -c 300 "$TMP/err")"
+expect_exit "prune CKPT --scheme q4_k --group 64" 0 "$MOEPACK" prune "$TMP/mixtral" -o "$TMP/ck/from-ckpt-q4k.mpk" \
+    --tokens "$TMP/ids.txt" --ctx 64 --keep-per-layer 6 --method ean --scheme q4_k --group 64 --quiet
+same_pack "prune CKPT --scheme q4_k = prune (convert --scheme q4_k)" "$TMP/ck/from-ckpt-q4k.mpk" "$TMP/ck/from-pack-q4k.mpk"
+expect_contains "the provenance records the scheme given" "$TMP/ck/from-ckpt-q4k.mpk/manifest.json" "--scheme q4_k --group 64"
+if cmp -s "$TMP/ck/from-ckpt.mpk/tier-1.bin" "$TMP/ck/from-ckpt-q4k.mpk/tier-1.bin"; then
+    fail "--scheme changes the experts' bytes"; else pass "--scheme changes the experts' bytes"; fi
+left=$(ls "$TMP/ck" | grep -v '^\(conv\|conv-q4k\|from-pack\|from-ckpt\|from-pack-q4k\|from-ckpt-q4k\)\.mpk$')
+if [ -z "$left" ]; then pass "no scratch pack left beside the output"; else fail "no scratch pack left" "$left"; fi
 
 if ! have_shared || [ ! -d "$MOBY" ]; then
     skip "moby-mixtral" "no $SHARED/models"
@@ -98,6 +162,23 @@ print(("PASS" if same_drop else "FAIL") + f": {m}: the dropped experts are the o
 PYEOF
     done
 fi
+
+# SIGINT while pruning the moby checkpoint, during the router refit (both the converted
+# scratch pack and the refit's unrefit pack exist): everything beside the output is removed.
+mkdir -p "$TMP/int"
+"$MOEPACK" prune "$MOBY" -o "$TMP/int/p.mpk" --calib "$CALIB" --keep 0.5 --calib-tokens 8192 --quiet 2>/dev/null &
+pid=$!
+i=0
+while [ $i -lt 1800 ] && ! ls "$TMP/int" | grep -q 'unrefit-[0-9]*$'; do sleep 0.1; i=$((i + 1)); done
+if ls "$TMP/int" | grep -q 'ckpt-[0-9]*$'; then pass "the refit runs beside the converted scratch pack"
+else fail "the converted scratch pack is there during the refit" "$(ls "$TMP/int")"; fi
+sleep 0.5
+kill -INT $pid
+wait $pid
+rc=$?
+if [ $i -lt 1800 ] && [ $rc -ne 0 ]; then pass "SIGINT stops prune of a checkpoint (exit $rc)"
+else fail "SIGINT stops prune of a checkpoint" "exit $rc, scratch seen after $i polls"; fi
+if [ -z "$(ls -A "$TMP/int")" ]; then pass "SIGINT leaves nothing behind"; else fail "SIGINT leaves nothing" "$(ls "$TMP/int")"; fi
 
 # The w4a16 pack pruned to 75 %: checks, runs, verifies with a finite KLD against the
 # original checkpoint's reference; --keep 1 gives the same logits as the original pack.
