@@ -20,6 +20,8 @@ typedef struct {
     const float *last_x;
     int last_acc;
     mp_error err;
+    calib_teacher_capture *teacher; /* distilling: the teacher's rows of the batch */
+    calib_teacher_sums tsum[MAX_LINEARS];
 } attn_stats;
 
 static int acc_for(attn_stats *s, const char *name, const float *x, int64_t cols)
@@ -33,6 +35,8 @@ static int acc_for(attn_stats *s, const char *name, const float *x, int64_t cols
     if (x == s->last_x && s->last_acc >= 0 && s->acc[s->last_acc].cols == cols)
         a = s->last_acc;
     else if (mp_hessian_init(&s->acc[s->n_acc++], cols, &s->err) != MP_OK)
+        return -1;
+    else if (s->teacher && calib_teacher_sums_init(&s->tsum[a], cols, &s->err) != MP_OK)
         return -1;
     snprintf(s->names[s->n_names], sizeof s->names[0], "%s", name);
     s->acc_of[s->n_names++] = a;
@@ -50,6 +54,14 @@ static void on_input(void *user, const char *name, const float *x, int64_t n, in
             mp_fail(&s->err, MP_EXIT_INPUT, "calibration: more than %d attention linears", MAX_LINEARS);
         return;
     }
+    if ((x != s->last_x || a != s->last_acc) && s->teacher) {
+        const float *xt = calib_teacher_rows(s->teacher, name, n, cols);
+        if (!xt)
+            mp_fail(&s->err, MP_EXIT_INPUT, "distill: the teacher has no %lld rows of %lld entering %s",
+                    (long long)n, (long long)cols, name);
+        else
+            calib_teacher_sums_add(&s->tsum[a], xt, x, NULL, n, &s->err);
+    }
     if (x != s->last_x || a != s->last_acc)
         mp_hessian_add(&s->acc[a], x, n, &s->err);
     s->last_x = x;
@@ -57,9 +69,12 @@ static void on_input(void *user, const char *name, const float *x, int64_t n, in
 }
 
 /* Runs the attention over every batch: on a copy of the stream (statistics only)
- * or in place (the stream moves on). */
+ * or in place (the stream moves on). Distilling, the statistics pass first moves the
+ * teacher's stream on by the batch, capturing its linears' rows for the student's. */
 static int run_attention(calib_run *c, int li, const mp_engine_hooks *hooks, bool in_place, mp_error *err)
 {
+    attn_stats *s = hooks ? hooks->user : NULL;
+    mp_engine_hooks capture = {.user = s ? s->teacher : NULL, .linear_input = calib_teacher_capture_hook};
     int64_t d = c->cfg->hidden, per = (int64_t)c->batch_seqs * c->ctx;
     float *copy = in_place ? NULL : malloc((size_t)(per * d) * sizeof *copy);
     if (!in_place && !copy)
@@ -70,7 +85,16 @@ static int run_attention(calib_run *c, int li, const mp_engine_hooks *hooks, boo
         float *x = c->x + (int64_t)s0 * c->ctx * d;
         if (copy)
             x = memcpy(copy, x, (size_t)((int64_t)n_seq * c->ctx * d) * sizeof *x);
-        rc = mp_engine_attention_step(c->engine, li, x, n_seq, c->ctx, hooks, err);
+        if (s && s->teacher) {
+            calib_teacher_capture_reset(s->teacher);
+            rc = mp_engine_attention_step(c->teacher, li, c->xt + (int64_t)s0 * c->ctx * d, n_seq, c->ctx, &capture,
+                                          err);
+            if (rc == MP_OK && s->teacher->err.code != MP_OK)
+                rc = mp_fail(err, s->teacher->err.code, "%s", s->teacher->err.msg);
+            s->last_x = NULL; /* a new batch: the student's buffers may be reused */
+        }
+        if (rc == MP_OK)
+            rc = mp_engine_attention_step(c->engine, li, x, n_seq, c->ctx, hooks, err);
     }
     free(copy);
     return rc;
@@ -206,6 +230,8 @@ int calib_attention_stage(calib_run *c, int li, mp_error *err)
     if (!s)
         return mp_fail(err, MP_EXIT_IO, "out of memory");
     s->last_acc = -1;
+    calib_teacher_capture capture = {0};
+    s->teacher = c->teacher ? &capture : NULL;
     mp_engine_hooks hooks = {.user = s, .linear_input = on_input};
     int rc = run_attention(c, li, &hooks, false, err);
     if (rc == MP_OK && s->err.code != MP_OK)
@@ -213,11 +239,18 @@ int calib_attention_stage(calib_run *c, int li, mp_error *err)
     for (int a = 0; rc == MP_OK && c->o->method == MP_METHOD_AWQ && a < s->n_acc; a++)
         rc = awq_group(c, li, s, a, err);
     for (int i = 0; rc == MP_OK && i < s->n_names; i++) {
-        rc = calib_commit(c, s->names[i], &s->acc[s->acc_of[i]], c->o->method == MP_METHOD_AWQ, err);
+        int a = s->acc_of[i];
+        if (c->teacher)
+            rc = calib_distill_commit(c, s->names[i], s->names[i], &s->acc[a], &s->tsum[a], 0, err);
+        else
+            rc = calib_commit(c, s->names[i], &s->acc[a], c->o->method == MP_METHOD_AWQ, err);
         c->report->tensors++;
     }
-    for (int a = 0; a < s->n_acc; a++)
+    for (int a = 0; a < s->n_acc; a++) {
         mp_hessian_free(&s->acc[a]);
+        calib_teacher_sums_free(&s->tsum[a]);
+    }
+    calib_teacher_capture_free(&capture);
     free(s);
     return rc == MP_OK ? run_attention(c, li, NULL, true, err) : rc;
 }
