@@ -20,9 +20,12 @@ static int read_config(const char *dir, mp_config *cfg, mp_error *err)
     return rc;
 }
 
-/* Same hidden size, layer count and vocabulary, and no more experts in the student. */
+/* Same family, hidden size, layer count and vocabulary, and no more experts in the student. */
 static int same_model(const mp_distill_options *o, const mp_config *t, const mp_config *s, mp_error *err)
 {
+    if (strcmp(t->model_type, s->model_type) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "teacher %s and student %s are different models: model_type %s vs %s",
+                       o->teacher, o->student, t->model_type, s->model_type);
     const char *what = t->hidden != s->hidden ? "hidden size" : t->n_layers != s->n_layers ? "layer count"
                        : t->vocab != s->vocab ? "vocabulary" : NULL;
     if (what)
