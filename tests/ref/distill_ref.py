@@ -8,8 +8,7 @@ decoder and gptq_ref.py's GPTQ, not from quant/calib_teacher.c:
 
 objective (Mixtral family): layer 0's attn.o. The teacher's rows x_t entering it are
 its attention over the chunks (checkpoint weights); the student's x_s are the same
-with the student pack's q, k, v (o is fitted from the statistics pass that runs the
-attention as the student stored it). H = x_s^T x_s, C = x_t^T x_s, and
+with the distilled pack's q, k, v (o is fitted after them, on the rows they produce). H = x_s^T x_s, C = x_t^T x_s, and
 W* = (W_t C + l W_t)(H + l I)^-1, l = 0.01 mean diag H. With E(Q) = sum ||x_t W_t^T -
 x_s Q^T||^2, the distilled tensor Q_d must satisfy
   E(Q_d) < E(Q_student)                      (it fits better than the student's own)
@@ -87,7 +86,7 @@ def objective(a):
     rows, cols = t_o["shape"]
     hs = cfg["hidden_size"]
     teacher = [ck.get(f"{p}.self_attn.{n}_proj.weight") for n in "qkvo"]
-    student = [s["layers.0.attn." + n].reshape(-1, hs) for n in "qkv"]
+    student = [d["layers.0.attn." + n].reshape(-1, hs) for n in "qkv"]
     xt, xs = [], []
     for tok in chunks(a):
         xt.append(o_input(cfg, ck.get("model.embed_tokens.weight"), ck.get(p + ".input_layernorm.weight"),
