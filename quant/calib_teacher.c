@@ -212,11 +212,11 @@ int calib_distill_commit(calib_run *c, const char *name, const char *teacher_nam
     if (rc == MP_OK) {
         double norm = teacher_products(Wt, rows, cols, t, wt, P, scratch);
         double before = objective(W, rows, cols, H->h, P, norm, q, scratch);
-        if (target_weights(H->h, P, wt, rows, cols, W, M, scratch))
+        /* no usable rows (H zero or not finite): the tensor stays as the student stores it */
+        bool fitted = target_weights(H->h, P, wt, rows, cols, W, M, scratch);
+        if (fitted)
             rc = calib_commit(c, name, H, true, err);
-        else
-            rc = mp_fail(err, MP_EXIT_INPUT, "distill: the input statistics of %s are not positive definite", name);
-        double after = rc == MP_OK ? objective(W, rows, cols, H->h, P, norm, q, scratch) : before;
+        double after = fitted && rc == MP_OK ? objective(W, rows, cols, H->h, P, norm, q, scratch) : before;
         c->fit_slots[slot].before += before;
         c->fit_slots[slot].after += after;
         c->fit_slots[slot].norm += norm;
