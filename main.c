@@ -22,6 +22,7 @@ static const command commands[] = {
     {"convert", mp_cmd_convert, "HF checkpoint -> pack (bf16, fp8, w4a16, mixed) in one streaming pass"},
     {"quant", mp_cmd_quant, "re-quantize a pack into a new pack (schemes, methods, calibration as convert)"},
     {"prune", mp_cmd_prune, "drop the least salient routed experts (freq, REAP, EAN) on calibration text"},
+    {"distill", mp_cmd_distill, "fit a quantized or pruned pack to its teacher layer by layer (GPTQ onto its grids)"},
     {"reference", mp_cmd_reference, "run the original model over a text; record a reference run"},
     {"profile", mp_cmd_profile, "routing counts and input statistics per expert and linear (calibration)"},
     {"verify", mp_cmd_verify, "PPL, KL divergence, top-1, per-layer and per-expert error against a reference"},

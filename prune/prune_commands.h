@@ -5,5 +5,6 @@
 #include "../core/error.h"
 
 int mp_cmd_prune(int argc, char **argv, mp_error *err);
+int mp_cmd_distill(int argc, char **argv, mp_error *err);
 
 #endif

@@ -5,7 +5,6 @@
  * MLP step, so that the layers above see the refit router. */
 #include "router_fit.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "../engine/linalg.h"
 #include "../engine/model_run.h"
 #include "../quant/encoder.h"
+#include "../quant/ridge.h"
 
 typedef struct {
     mp_model_run orig, pruned;
@@ -23,7 +23,7 @@ typedef struct {
     int n_seq, ctx, batch_seqs, keep;
     int64_t n, d;
     float *ho, *hp, *lo, *wk; /* a batch's router inputs and kept logits; the original's kept rows */
-    double *A, *B, *xt, c;    /* X^T X [d, d] (upper triangle), X^T L [d, keep], a batch transposed, ||L||^2 */
+    mp_ridge fit;             /* the pruned router inputs against the kept logits */
     mp_progress progress;
 } refit_run;
 
@@ -36,98 +36,6 @@ static int embed_stream(mp_engine *e, const mp_chunks *chunks, int n_seq, int ct
         rc = mp_engine_embed(e, tokens, ctx, x + (int64_t)q * ctx * d, err);
     }
     free(tokens);
-    return rc;
-}
-
-/* A += X^T X, B += X^T L, c += ||L||^2 for the batch's rows (X = hp, L = lo). Every
- * entry is one thread's sum over the rows in order: deterministic at any thread count. */
-static void accumulate(refit_run *r, int64_t rows)
-{
-    int64_t d = r->d, keep = r->keep;
-    for (int64_t t = 0; t < rows; t++)
-        for (int64_t i = 0; i < d; i++)
-            r->xt[i * rows + t] = r->hp[t * d + i];
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int64_t i = 0; i < d; i++) {
-        const double *u = r->xt + i * rows;
-        for (int64_t j = i; j < d; j++) {
-            const double *v = r->xt + j * rows;
-            double s = 0;
-            for (int64_t t = 0; t < rows; t++)
-                s += u[t] * v[t];
-            r->A[i * d + j] += s;
-        }
-        for (int64_t k = 0; k < keep; k++) {
-            double s = 0;
-            for (int64_t t = 0; t < rows; t++)
-                s += u[t] * (double)r->lo[t * keep + k];
-            r->B[i * keep + k] += s;
-        }
-    }
-    for (int64_t t = 0; t < rows * keep; t++)
-        r->c += (double)r->lo[t] * (double)r->lo[t];
-}
-
-/* ||X W^T - L||^2 from the sums: sum_k w_k^T A w_k - 2 w_k^T B_k, plus ||L||^2. */
-static double residual(const refit_run *r, const float *W)
-{
-    int64_t d = r->d, keep = r->keep;
-    double res = r->c;
-    for (int64_t k = 0; k < keep; k++) {
-        const float *w = W + k * d;
-        for (int64_t i = 0; i < d; i++) {
-            double row = 0;
-            for (int64_t j = i + 1; j < d; j++)
-                row += r->A[i * d + j] * (double)w[j];
-            res += (double)w[i] * ((double)w[i] * r->A[i * d + i] + 2 * row) - 2 * (double)w[i] * r->B[i * keep + k];
-        }
-    }
-    return res;
-}
-
-/* W = (A + lambda I)^-1 (B + lambda W0^T), row by row of W, by Cholesky in double. */
-static int solve(const refit_run *r, const float *w0, double lambda, float *W)
-{
-    int64_t d = r->d, keep = r->keep;
-    double *M = malloc((size_t)(d * d) * sizeof *M), *y = malloc((size_t)d * sizeof *y);
-    int rc = M && y ? MP_OK : MP_EXIT_IO;
-    for (int64_t i = 0; rc == MP_OK && i < d; i++) /* lower triangle of A + lambda I */
-        for (int64_t j = 0; j <= i; j++)
-            M[i * d + j] = r->A[j * d + i] + (i == j ? lambda : 0.0);
-    for (int64_t j = 0; rc == MP_OK && j < d; j++) {
-        double s = M[j * d + j];
-        for (int64_t k = 0; k < j; k++)
-            s -= M[j * d + k] * M[j * d + k];
-        if (!(s > 0)) {
-            rc = MP_EXIT_INPUT;
-            break;
-        }
-        M[j * d + j] = sqrt(s);
-        for (int64_t i = j + 1; i < d; i++) {
-            double t = M[i * d + j];
-            for (int64_t k = 0; k < j; k++)
-                t -= M[i * d + k] * M[j * d + k];
-            M[i * d + j] = t / M[j * d + j];
-        }
-    }
-    for (int64_t k = 0; rc == MP_OK && k < keep; k++) {
-        for (int64_t i = 0; i < d; i++) { /* L y = b */
-            double s = r->B[i * keep + k] + lambda * (double)w0[k * d + i];
-            for (int64_t j = 0; j < i; j++)
-                s -= M[i * d + j] * y[j];
-            y[i] = s / M[i * d + i];
-        }
-        for (int64_t i = d - 1; i >= 0; i--) { /* L^T w = y */
-            double s = y[i];
-            for (int64_t j = i + 1; j < d; j++)
-                s -= M[j * d + i] * y[j];
-            y[i] = s / M[i * d + i];
-        }
-        for (int64_t i = 0; i < d; i++)
-            W[k * d + i] = (float)y[i];
-    }
-    free(M);
-    free(y);
     return rc;
 }
 
@@ -185,26 +93,24 @@ static int fit_layer(refit_run *r, const mp_pack *pruned, int li, mp_stage *stag
     if (!w || rows != r->keep || cols != d)
         return mp_fail(err, MP_EXIT_INPUT, "refit: the pruned %s is not a [%d, %lld] matrix", name, r->keep,
                        (long long)d);
-    double trace = 0;
-    for (int64_t i = 0; i < d; i++)
-        trace += r->A[i * d + i];
+    double trace = mp_ridge_trace(&r->fit);
     out->layer = li;
     out->lambda = 1e-3 * trace / (double)d;
-    out->before = out->after = r->c > 0 ? residual(r, w) / r->c : 0;
+    out->before = out->after = r->fit.c > 0 ? mp_ridge_residual(&r->fit, w) / r->fit.c : 0;
     /* Nothing to fit, or inputs the pruning has not changed (the first MoE layer, or
      * nothing pruned): the rows stay as cut, byte for byte. 1e-10 is far above the
      * cancellation error of the residual formula (~1e-14 measured) and far below any
      * residual pruning leaves. */
-    if (!(trace > 0) || !(r->c > 0) || out->before <= 1e-10)
+    if (!(trace > 0) || !(r->fit.c > 0) || out->before <= 1e-10)
         return MP_OK;
     float *W = malloc((size_t)(r->keep * d) * sizeof *W);
-    int rc = W ? solve(r, w, out->lambda, W) : MP_EXIT_IO;
+    int rc = W ? mp_ridge_solve(&r->fit, w, out->lambda, W) : MP_EXIT_IO;
     if (rc != MP_OK) {
         free(W);
         return mp_fail(err, rc, "refit of %s: %s", name, rc == MP_EXIT_IO ? "out of memory" : "the system is not positive definite");
     }
     rc = store_router(pruned, li, W, w, stage, err);
-    out->after = residual(r, w) / r->c;
+    out->after = mp_ridge_residual(&r->fit, w) / r->fit.c;
     free(W);
     return rc;
 }
@@ -224,9 +130,7 @@ static int layer_pass(refit_run *r, const mp_prune_plan *plan, const mp_pack *pr
         rc = mp_fail(err, MP_EXIT_INPUT, "refit: layer %d has a router but no plan", li);
     if (rc == MP_OK && L) {
         rc = kept_rows(r, L, li, n_orig, err);
-        memset(r->A, 0, (size_t)(d * d) * sizeof *r->A);
-        memset(r->B, 0, (size_t)(d * r->keep) * sizeof *r->B);
-        r->c = 0;
+        mp_ridge_reset(&r->fit);
     }
     for (int s0 = 0; s0 < r->n_seq && rc == MP_OK; s0 += r->batch_seqs) {
         int n_seq = r->n_seq - s0 < r->batch_seqs ? r->n_seq - s0 : r->batch_seqs;
@@ -240,7 +144,7 @@ static int layer_pass(refit_run *r, const mp_prune_plan *plan, const mp_pack *pr
             rc = mp_engine_mlp_input(r->pruned.engine, li, r->xp + at, rows, r->hp, err);
         if (rc == MP_OK && L) {
             mp_matmul_nt(r->ho, rows, d, r->wk, r->keep, r->lo);
-            accumulate(r, rows);
+            mp_ridge_add(&r->fit, r->hp, r->lo, rows);
         }
         if (rc == MP_OK)
             rc = mp_engine_mlp_step(r->orig.engine, li, r->xo + at, rows, NULL, err);
@@ -269,10 +173,8 @@ static int alloc_run(refit_run *r)
     r->hp = malloc((size_t)(per * d) * sizeof *r->hp);
     r->lo = malloc((size_t)(per * r->keep) * sizeof *r->lo);
     r->wk = malloc((size_t)(r->keep * d) * sizeof *r->wk);
-    r->A = malloc((size_t)(d * d) * sizeof *r->A);
-    r->B = malloc((size_t)(d * r->keep) * sizeof *r->B);
-    r->xt = malloc((size_t)(per * d) * sizeof *r->xt);
-    return r->xo && r->xp && r->ho && r->hp && r->lo && r->wk && r->A && r->B && r->xt ? MP_OK : MP_EXIT_IO;
+    int fit = mp_ridge_init(&r->fit, d, r->keep, per);
+    return r->xo && r->xp && r->ho && r->hp && r->lo && r->wk && fit == MP_OK ? MP_OK : MP_EXIT_IO;
 }
 
 static void free_run(refit_run *r)
@@ -283,9 +185,7 @@ static void free_run(refit_run *r)
     free(r->hp);
     free(r->lo);
     free(r->wk);
-    free(r->A);
-    free(r->B);
-    free(r->xt);
+    mp_ridge_free(&r->fit);
 }
 
 static int run_refit(refit_run *r, const mp_refit_options *o, const mp_prune_plan *plan, const mp_pack *pruned,

@@ -33,6 +33,7 @@ bool mp_method_needs_calib(mp_quant_method m)
 void mp_calib_report_free(mp_calib_report *r)
 {
     free(r->fallbacks);
+    free(r->fits);
     memset(r, 0, sizeof *r);
 }
 
@@ -43,21 +44,57 @@ static int by_layer_and_expert(const void *a, const void *b)
                                 : (x->expert > y->expert) - (x->expert < y->expert);
 }
 
+/* Distilling: the layer's sums, slot by slot in a fixed order. */
+static void sum_fits(calib_run *c, int li)
+{
+    mp_calib_fit *f = &c->report->fits[li];
+    for (int i = 0; i <= c->cfg->routing.n_experts; i++) {
+        f->before += c->fit_slots[i].before;
+        f->after += c->fit_slots[i].after;
+        f->norm += c->fit_slots[i].norm;
+        f->tensors += c->fit_slots[i].tensors;
+        c->fit_slots[i] = (calib_fit_slot){0};
+    }
+}
+
 static int run_layers(calib_run *c, mp_error *err)
 {
     int rc = MP_OK;
-    mp_progress_start(&c->progress, "calibrate", (uint64_t)c->cfg->n_layers, false, c->o->quiet);
+    mp_progress_start(&c->progress, c->teacher ? "distill" : "calibrate", (uint64_t)c->cfg->n_layers, false,
+                      c->o->quiet);
     for (int li = 0; li < c->cfg->n_layers && rc == MP_OK; li++) {
         rc = mp_engine_layer_load(c->engine, li, err);
+        if (rc == MP_OK && c->teacher)
+            rc = mp_engine_layer_load(c->teacher, li, err);
         if (rc == MP_OK)
             rc = calib_attention_stage(c, li, err);
         if (rc == MP_OK)
             rc = calib_mlp_stage(c, li, err);
+        if (c->teacher) {
+            sum_fits(c, li);
+            mp_engine_layer_release(c->teacher, li);
+        }
         mp_engine_layer_release(c->engine, li);
         mp_progress_add(&c->progress, 1);
     }
     mp_progress_finish(&c->progress);
     return rc;
+}
+
+/* The teacher's stream from the same tokens, and the per-layer fit records. */
+static int start_teacher(calib_run *c, mp_model_run *teacher, const mp_chunks *chunks, mp_error *err)
+{
+    const mp_config *tc = mp_wsrc_config(&teacher->src);
+    if (tc->hidden != c->cfg->hidden || tc->n_layers != c->cfg->n_layers)
+        return mp_fail(err, MP_EXIT_INPUT, "distill: teacher %s has %d layers of %d, the student %d of %d",
+                       c->o->teacher->path, tc->n_layers, tc->hidden, c->cfg->n_layers, c->cfg->hidden);
+    c->teacher = teacher->engine;
+    c->report->fits = calloc((size_t)c->cfg->n_layers, sizeof *c->report->fits);
+    c->fit_slots = calloc((size_t)c->cfg->routing.n_experts + 1, sizeof *c->fit_slots);
+    if (!c->report->fits || !c->fit_slots)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    c->report->n_fits = c->cfg->n_layers;
+    return mp_embed_chunks(c->teacher, chunks, c->n_seq, c->ctx, c->cfg->hidden, &c->xt, err);
 }
 
 int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *stage, mp_calib_report *report,
@@ -70,11 +107,13 @@ int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *st
     if (max_seqs < 1)
         return mp_fail(err, MP_EXIT_INPUT, "--calib-tokens %lld is less than one sequence of --calib-ctx %d",
                        (long long)o->calib_tokens, o->calib_ctx);
-    int rc = mp_chunks_load(&chunks, model_path, o->calib_path, NULL, o->calib_ctx, max_seqs, err);
+    int rc = mp_chunks_load(&chunks, model_path, o->calib_path, o->tokens_path, o->calib_ctx, max_seqs, err);
     if (rc != MP_OK)
         return rc;
-    mp_model_run run;
+    mp_model_run run, teacher = {0};
     rc = mp_model_run_open(&run, model_path, MP_ACT_F32, err);
+    if (rc == MP_OK && o->teacher && (rc = mp_model_run_open(&teacher, o->teacher->path, MP_ACT_F32, err)) != MP_OK)
+        mp_model_run_close(&run);
     if (rc != MP_OK) {
         mp_chunks_free(&chunks);
         return rc;
@@ -89,9 +128,15 @@ int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *st
     report->tokens = c.n;
     report->sequences = c.n_seq;
     rc = mp_embed_chunks(c.engine, &chunks, c.n_seq, c.ctx, c.cfg->hidden, &c.x, err);
+    if (rc == MP_OK && o->teacher)
+        rc = start_teacher(&c, &teacher, &chunks, err);
     if (rc == MP_OK)
         rc = run_layers(&c, err);
     free(c.x);
+    free(c.xt);
+    free(c.fit_slots);
+    if (o->teacher)
+        mp_model_run_close(&teacher);
     mp_model_run_close(&run);
     mp_chunks_free(&chunks);
     /* experts fall back from parallel threads: the report lists them in order */

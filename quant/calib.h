@@ -33,15 +33,26 @@ bool mp_method_needs_calib(mp_quant_method m);
 typedef int (*mp_encoding_fn)(void *user, const char *name, int64_t rows, int64_t cols, mp_encoding *enc,
                               mp_error *err);
 
+/* Distillation (moepack distill): the model calibrated is a student pack, fitted
+ * to the outputs of a teacher run beside it (quant/calib_teacher.c). */
+typedef struct {
+    const char *path;     /* the teacher: checkpoint or pack of the same model */
+    const int *expert_of; /* [n_layers * student experts]: the teacher's id of each student expert (pruned
+                             students); NULL: the same id */
+    bool keep_router;     /* routers not refit */
+} mp_calib_teacher;
+
 typedef struct {
     mp_quant_method method;
     const char *calib_path; /* text to calibrate on */
+    const char *tokens_path; /* or its token ids (then calib_path NULL) */
     int64_t calib_tokens;   /* at most this many tokens (whole sequences of calib_ctx) */
     int calib_ctx;
     bool all_experts;       /* statistics of every expert from every token */
     int64_t min_tokens;     /* fewer routed tokens: fallback; < 0: 0.5 % of the calibration tokens */
     bool act_order;         /* gptq: columns by decreasing activation energy */
     int nm_method;          /* 2:4 tensors (encodings with nm24): mp_nm_method of quant/nm_sparse.h */
+    const mp_calib_teacher *teacher; /* NULL: ordinary calibration */
     bool quiet;
     mp_encoding_fn encoding;
     void *encoding_user;
@@ -51,6 +62,15 @@ typedef struct {
     int layer, expert, tokens;
 } mp_calib_fallback;
 
+/* Distillation, per layer: sum ||W_t x_t - Q x_s||^2 over the fitted linears with the
+ * student's tensors as they were (before) and as stored (after), and sum ||W_t x_t||^2
+ * (norm); the router's ||X W^T - L||^2 / ||L||^2 before and after its refit. */
+typedef struct {
+    double before, after, norm;
+    double router_before, router_after;
+    int tensors;
+} mp_calib_fit;
+
 typedef struct {
     int64_t tokens, sequences;
     int tensors;        /* quantized with calibration */
@@ -59,6 +79,8 @@ typedef struct {
     mp_calib_fallback *fallbacks;
     int nm_tensors;     /* tensors pruned 2:4 with a Hessian */
     double nm_error;    /* their summed output error sum_r (w_r - d_r) H (w_r - d_r)^T, d = as stored */
+    int n_fits;         /* distillation: one per layer */
+    mp_calib_fit *fits;
     double seconds;
 } mp_calib_report;
 

@@ -20,6 +20,8 @@ typedef struct {
     const float *last_x;
     int last_acc;
     mp_error err;
+    calib_teacher_capture *teacher; /* distilling: the teacher's rows of the batch */
+    calib_teacher_sums tsum[MAX_LINEARS];
 } attn_stats;
 
 static int acc_for(attn_stats *s, const char *name, const float *x, int64_t cols)
@@ -33,6 +35,8 @@ static int acc_for(attn_stats *s, const char *name, const float *x, int64_t cols
     if (x == s->last_x && s->last_acc >= 0 && s->acc[s->last_acc].cols == cols)
         a = s->last_acc;
     else if (mp_hessian_init(&s->acc[s->n_acc++], cols, &s->err) != MP_OK)
+        return -1;
+    else if (s->teacher && calib_teacher_sums_init(&s->tsum[a], cols, &s->err) != MP_OK)
         return -1;
     snprintf(s->names[s->n_names], sizeof s->names[0], "%s", name);
     s->acc_of[s->n_names++] = a;
@@ -50,29 +54,60 @@ static void on_input(void *user, const char *name, const float *x, int64_t n, in
             mp_fail(&s->err, MP_EXIT_INPUT, "calibration: more than %d attention linears", MAX_LINEARS);
         return;
     }
+    if ((x != s->last_x || a != s->last_acc) && s->teacher) {
+        const float *xt = calib_teacher_rows(s->teacher, name, n, cols);
+        if (!xt)
+            mp_fail(&s->err, MP_EXIT_INPUT, "distill: the teacher has no %lld rows of %lld entering %s",
+                    (long long)n, (long long)cols, name);
+        else
+            calib_teacher_sums_add(&s->tsum[a], xt, x, NULL, n, &s->err);
+    }
     if (x != s->last_x || a != s->last_acc)
         mp_hessian_add(&s->acc[a], x, n, &s->err);
     s->last_x = x;
     s->last_acc = a;
 }
 
+/* Distilling: the teacher's attention over a batch, on a copy capturing its linears'
+ * rows for the student's statistics (s set), or in place (the stream moves on). */
+static int teacher_attention(calib_run *c, int li, int s0, int n_seq, attn_stats *s, float *copy, mp_error *err)
+{
+    int64_t d = c->cfg->hidden;
+    float *xt = c->xt + (int64_t)s0 * c->ctx * d;
+    if (!s)
+        return mp_engine_attention_step(c->teacher, li, xt, n_seq, c->ctx, NULL, err);
+    mp_engine_hooks capture = {.user = s->teacher, .linear_input = calib_teacher_capture_hook};
+    calib_teacher_capture_reset(s->teacher);
+    memcpy(copy, xt, (size_t)((int64_t)n_seq * c->ctx * d) * sizeof *xt);
+    int rc = mp_engine_attention_step(c->teacher, li, copy, n_seq, c->ctx, &capture, err);
+    if (rc == MP_OK && s->teacher->err.code != MP_OK)
+        rc = mp_fail(err, s->teacher->err.code, "%s", s->teacher->err.msg);
+    s->last_x = NULL; /* a new batch: the student's buffers may be reused */
+    return rc;
+}
+
 /* Runs the attention over every batch: on a copy of the stream (statistics only)
- * or in place (the stream moves on). */
+ * or in place (the stream moves on); distilling, the teacher's too. */
 static int run_attention(calib_run *c, int li, const mp_engine_hooks *hooks, bool in_place, mp_error *err)
 {
+    attn_stats *s = hooks ? hooks->user : NULL;
     int64_t d = c->cfg->hidden, per = (int64_t)c->batch_seqs * c->ctx;
     float *copy = in_place ? NULL : malloc((size_t)(per * d) * sizeof *copy);
-    if (!in_place && !copy)
-        return mp_fail(err, MP_EXIT_IO, "out of memory for a calibration batch");
-    int rc = MP_OK;
+    float *tcopy = !in_place && c->teacher ? malloc((size_t)(per * d) * sizeof *tcopy) : NULL;
+    int rc = (!in_place && !copy) || (!in_place && c->teacher && !tcopy)
+                 ? mp_fail(err, MP_EXIT_IO, "out of memory for a calibration batch") : MP_OK;
     for (int s0 = 0; s0 < c->n_seq && rc == MP_OK; s0 += c->batch_seqs) {
         int n_seq = c->n_seq - s0 < c->batch_seqs ? c->n_seq - s0 : c->batch_seqs;
         float *x = c->x + (int64_t)s0 * c->ctx * d;
         if (copy)
             x = memcpy(copy, x, (size_t)((int64_t)n_seq * c->ctx * d) * sizeof *x);
-        rc = mp_engine_attention_step(c->engine, li, x, n_seq, c->ctx, hooks, err);
+        if (c->teacher)
+            rc = teacher_attention(c, li, s0, n_seq, in_place ? NULL : s, tcopy, err);
+        if (rc == MP_OK)
+            rc = mp_engine_attention_step(c->engine, li, x, n_seq, c->ctx, hooks, err);
     }
     free(copy);
+    free(tcopy);
     return rc;
 }
 
@@ -200,14 +235,49 @@ static int awq_group(calib_run *c, int li, attn_stats *s, int a, mp_error *err)
     return rc;
 }
 
-int calib_attention_stage(calib_run *c, int li, mp_error *err)
+/* Distilling: one statistics pass per group of linears reading the same rows, in the
+ * order the attention reads them (q, k, v; then o), each group fitted on the rows the
+ * groups fitted before it produce. Returns the number of groups in *n_groups. */
+static int distill_group(calib_run *c, int li, int group, int *n_groups, mp_error *err)
 {
     attn_stats *s = calloc(1, sizeof *s);
     if (!s)
         return mp_fail(err, MP_EXIT_IO, "out of memory");
     s->last_acc = -1;
+    calib_teacher_capture capture = {0};
+    s->teacher = &capture;
     mp_engine_hooks hooks = {.user = s, .linear_input = on_input};
     int rc = run_attention(c, li, &hooks, false, err);
+    if (rc == MP_OK && s->err.code != MP_OK)
+        rc = mp_fail(err, s->err.code, "%s", s->err.msg);
+    for (int i = 0; rc == MP_OK && i < s->n_names; i++)
+        if (s->acc_of[i] == group) {
+            rc = calib_distill_commit(c, s->names[i], s->names[i], &s->acc[group], &s->tsum[group], 0, err);
+            c->report->tensors++;
+        }
+    *n_groups = s->n_acc;
+    for (int a = 0; a < s->n_acc; a++) {
+        mp_hessian_free(&s->acc[a]);
+        calib_teacher_sums_free(&s->tsum[a]);
+    }
+    calib_teacher_capture_free(&capture);
+    free(s);
+    return rc;
+}
+
+int calib_attention_stage(calib_run *c, int li, mp_error *err)
+{
+    int rc = MP_OK;
+    for (int g = 0, n_groups = 1; c->teacher && rc == MP_OK && g < n_groups; g++)
+        rc = distill_group(c, li, g, &n_groups, err);
+    if (c->teacher)
+        return rc == MP_OK ? run_attention(c, li, NULL, true, err) : rc;
+    attn_stats *s = calloc(1, sizeof *s);
+    if (!s)
+        return mp_fail(err, MP_EXIT_IO, "out of memory");
+    s->last_acc = -1;
+    mp_engine_hooks hooks = {.user = s, .linear_input = on_input};
+    rc = run_attention(c, li, &hooks, false, err);
     if (rc == MP_OK && s->err.code != MP_OK)
         rc = mp_fail(err, s->err.code, "%s", s->err.msg);
     for (int a = 0; rc == MP_OK && c->o->method == MP_METHOD_AWQ && a < s->n_acc; a++)

@@ -6,6 +6,13 @@
 #include "calib.h"
 #include "hessian.h"
 
+/* Distillation sums of one slot (attention, shared and dense MLPs: 0; routed expert
+ * x: x + 1), added up in slot order at the end of each layer. */
+typedef struct {
+    double before, after, norm;
+    int tensors;
+} calib_fit_slot;
+
 typedef struct {
     const mp_calib_options *o;
     mp_engine *engine;
@@ -18,7 +25,62 @@ typedef struct {
     int batch_seqs;    /* sequences per attention pass */
     int64_t min_tokens;
     mp_progress progress;
+    mp_engine *teacher;       /* distillation: the teacher's engine, else NULL */
+    float *xt;                /* the teacher's residual stream [n, hidden] */
+    calib_fit_slot *fit_slots; /* [n_experts + 1] */
 } calib_run;
+
+/* The rows one MLP is calibrated on: n rows of x (and of the teacher's xt at the same
+ * tokens when distilling); weight (routed experts): each row's gate weight. */
+typedef struct {
+    int which, teacher_which;
+    const float *x, *xt;
+    int64_t n;
+    const mp_hessian *shared_h;
+    const float *weight;
+} calib_mlp_rows;
+
+/* calib_teacher.c */
+typedef struct {
+    int64_t cols;
+    double *cross; /* sum w^2 x_t x_s^T [cols, cols]: row = teacher channel */
+    double *gram;  /* sum w^2 x_t x_t^T (w: the row's weight, as mp_hessian_add_weighted) */
+} calib_teacher_sums;
+int calib_teacher_sums_init(calib_teacher_sums *t, int64_t cols, mp_error *err);
+void calib_teacher_sums_free(calib_teacher_sums *t);
+/* weight NULL: every row weighs 1. */
+int calib_teacher_sums_add(calib_teacher_sums *t, const float *xt, const float *xs, const float *weight, int64_t n,
+                           mp_error *err);
+
+enum { CALIB_MAX_CAPTURE = 16 };
+/* The rows entering the teacher's attention linears in one batch, by name. */
+typedef struct {
+    char names[CALIB_MAX_CAPTURE][96];
+    float *rows[CALIB_MAX_CAPTURE];
+    size_t cap[CALIB_MAX_CAPTURE];
+    int64_t n[CALIB_MAX_CAPTURE], cols[CALIB_MAX_CAPTURE];
+    int same_as[CALIB_MAX_CAPTURE];
+    int n_names;
+    const float *last_x;
+    mp_error err;
+} calib_teacher_capture;
+void calib_teacher_capture_reset(calib_teacher_capture *cap);
+void calib_teacher_capture_free(calib_teacher_capture *cap);
+/* An mp_engine_hooks.linear_input for the teacher's engine (user: the capture). */
+void calib_teacher_capture_hook(void *user, const char *name, const float *x, int64_t n, int64_t cols);
+/* The captured rows of name when there are n of cols values, else NULL. */
+const float *calib_teacher_rows(const calib_teacher_capture *cap, const char *name, int64_t n, int64_t cols);
+
+/* Fits the student's tensor name to the teacher's teacher_name (the file comment of
+ * calib_teacher.c), commits it with H and adds the objective to fit_slots[slot]. */
+int calib_distill_commit(calib_run *c, const char *name, const char *teacher_name, const mp_hessian *H,
+                         const calib_teacher_sums *t, int slot, mp_error *err);
+int calib_distill_mlp(calib_run *c, int li, const calib_mlp_rows *in, mp_error *err);
+/* The router of layer li refit to the teacher's logits: hs, ht the student's and the
+ * teacher's MLP inputs of every calibration token. */
+int calib_distill_router(calib_run *c, int li, const float *hs, const float *ht, mp_error *err);
+/* The teacher's id of student expert x of layer li. */
+int calib_teacher_expert(const calib_run *c, int li, int expert);
 
 /* AWQ's candidates: ratios k / 20 of AutoAWQ's plain and duo scalings. */
 enum { CALIB_AWQ_RATIOS = 20, CALIB_AWQ_GRID = 2 * CALIB_AWQ_RATIOS };
@@ -55,6 +117,8 @@ int calib_encode_nm24(calib_run *c, const mp_encoding *enc, float *W, int64_t ro
 
 /* calib_mlp.c */
 int calib_mlp_stage(calib_run *c, int li, mp_error *err);
+/* "layers.L.experts.X.part", or the shared expert's or dense MLP's (which < 0). */
+void calib_mlp_name(char *buf, size_t cap, int li, int which, const char *part);
 /* calib_attention.c */
 int calib_attention_stage(calib_run *c, int li, mp_error *err);
 

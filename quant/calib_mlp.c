@@ -41,7 +41,7 @@ static int group_rows(const mp_config *cfg, const int *chosen, const float *weig
     return MP_OK;
 }
 
-static void mlp_name(char *buf, size_t cap, int li, int which, const char *part)
+void calib_mlp_name(char *buf, size_t cap, int li, int which, const char *part)
 {
     if (which >= 0)
         snprintf(buf, cap, "layers.%d.experts.%d.%s", li, which, part);
@@ -49,16 +49,10 @@ static void mlp_name(char *buf, size_t cap, int li, int which, const char *part)
         snprintf(buf, cap, "layers.%d.%s.%s", li, which == MP_ENGINE_SHARED ? "shared" : "mlp", part);
 }
 
-/* One MLP's statistics source: n rows of x, and the Hessian of x when already known.
- * weight (routed experts): each row's gate weight, which scales its error at the
- * block's output, so the Hessians weight the row by it. */
-typedef struct {
-    int which;
-    const float *x;
-    int64_t n;
-    const mp_hessian *shared_h;
-    const float *weight;
-} mlp_input;
+/* One MLP's statistics source (calib_mlp_rows): n rows of x, and the Hessian of x when
+ * already known. weight (routed experts): each row's gate weight, which scales its
+ * error at the block's output, so the Hessians weight the row by it. */
+typedef calib_mlp_rows mlp_input;
 
 static int add_rows(mp_hessian *H, const mlp_input *in, const float *x, mp_error *err)
 {
@@ -70,8 +64,8 @@ static int add_rows(mp_hessian *H, const mlp_input *in, const float *x, mp_error
 static int awq_up_down(calib_run *c, int li, const mlp_input *in, mp_error *err)
 {
     char up[96], down[96];
-    mlp_name(up, sizeof up, li, in->which, "up");
-    mlp_name(down, sizeof down, li, in->which, "down");
+    calib_mlp_name(up, sizeof up, li, in->which, "up");
+    calib_mlp_name(down, sizeof down, li, in->which, "down");
     int64_t rows, width, dr, dc;
     float *U = mp_engine_weight(c->engine, up, &rows, &width), *D = mp_engine_weight(c->engine, down, &dr, &dc);
     char up_bias[104];
@@ -114,10 +108,12 @@ static int awq_up_down(calib_run *c, int li, const mlp_input *in, mp_error *err)
 /* gate and up from the input rows, then down from the quantized activations. */
 static int quantize_calibrated(calib_run *c, int li, const mlp_input *in, mp_error *err)
 {
+    if (c->teacher)
+        return calib_distill_mlp(c, li, in, err);
     char gate[96], up[96], down[96];
-    mlp_name(gate, sizeof gate, li, in->which, "gate");
-    mlp_name(up, sizeof up, li, in->which, "up");
-    mlp_name(down, sizeof down, li, in->which, "down");
+    calib_mlp_name(gate, sizeof gate, li, in->which, "gate");
+    calib_mlp_name(up, sizeof up, li, in->which, "up");
+    calib_mlp_name(down, sizeof down, li, in->which, "down");
     int64_t width, cols;
     if (!mp_engine_weight(c->engine, up, &width, &cols))
         return mp_fail(err, MP_EXIT_INPUT, "calibration: %s is not loaded", up);
@@ -154,14 +150,14 @@ static int quantize_fallback(calib_run *c, int li, int which, mp_error *err)
     int rc = MP_OK;
     for (int i = 0; i < 3 && rc == MP_OK; i++) {
         char name[96];
-        mlp_name(name, sizeof name, li, which, parts[i]);
+        calib_mlp_name(name, sizeof name, li, which, parts[i]);
         rc = calib_commit(c, name, NULL, true, err);
     }
     return rc;
 }
 
 /* The rows of expert xi gathered from h (or all of h), and its quantization. */
-static int quantize_expert(calib_run *c, int li, int xi, const float *h, const routed_rows *g,
+static int quantize_expert(calib_run *c, int li, int xi, const float *h, const float *ht, const routed_rows *g,
                            const mp_hessian *all_h, mp_error *err)
 {
     int64_t d = c->cfg->hidden, routed = g->start[xi + 1] - g->start[xi];
@@ -176,23 +172,36 @@ static int quantize_expert(calib_run *c, int li, int xi, const float *h, const r
                 r->fallbacks[r->n_fallbacks++] = (mp_calib_fallback){li, xi, (int)routed};
             }
         }
-        return quantize_fallback(c, li, xi, err);
+        /* distilling: too few rows to fit on, the student's tensors stay as they are */
+        return c->teacher ? MP_OK : quantize_fallback(c, li, xi, err);
     }
+    int tx = c->teacher ? calib_teacher_expert(c, li, xi) : xi;
     if (c->o->all_experts)
-        return quantize_calibrated(c, li, &(mlp_input){xi, h, c->n, all_h, NULL}, err);
-    float *x = malloc((size_t)(routed * d) * sizeof *x);
-    if (!x)
+        return quantize_calibrated(c, li, &(mlp_input){.which = xi, .teacher_which = tx, .x = h, .xt = ht, .n = c->n,
+                                                       .shared_h = all_h}, err);
+    float *x = malloc((size_t)(routed * d + 1) * sizeof *x);
+    float *xt = ht ? malloc((size_t)(routed * d + 1) * sizeof *xt) : NULL;
+    if (!x || (ht && !xt)) {
+        free(x);
+        free(xt);
         return mp_fail(err, MP_EXIT_IO, "out of memory gathering expert %d's rows", xi);
-    for (int64_t r = 0; r < routed; r++)
-        memcpy(x + r * d, h + g->token[g->start[xi] + r] * d, (size_t)d * sizeof *x);
-    int rc = quantize_calibrated(c, li, &(mlp_input){xi, x, routed, NULL, g->weight + g->start[xi]}, err);
+    }
+    for (int64_t r = 0; r < routed; r++) {
+        int64_t token = g->token[g->start[xi] + r];
+        memcpy(x + r * d, h + token * d, (size_t)d * sizeof *x);
+        if (xt)
+            memcpy(xt + r * d, ht + token * d, (size_t)d * sizeof *xt);
+    }
+    int rc = quantize_calibrated(c, li, &(mlp_input){.which = xi, .teacher_which = tx, .x = x, .xt = xt, .n = routed,
+                                                     .weight = g->weight + g->start[xi]}, err);
     free(x);
+    free(xt);
     return rc;
 }
 
 /* Every expert in parallel; the first failure in expert order is reported. */
-static int quantize_experts(calib_run *c, int li, const float *h, const routed_rows *g, const mp_hessian *all_h,
-                            mp_error *err)
+static int quantize_experts(calib_run *c, int li, const float *h, const float *ht, const routed_rows *g,
+                            const mp_hessian *all_h, mp_error *err)
 {
     int E = c->cfg->routing.n_experts;
     mp_error *errs = calloc((size_t)E, sizeof *errs);
@@ -200,7 +209,7 @@ static int quantize_experts(calib_run *c, int li, const float *h, const routed_r
         return mp_fail(err, MP_EXIT_IO, "out of memory");
     #pragma omp parallel for schedule(dynamic)
     for (int xi = 0; xi < E; xi++)
-        quantize_expert(c, li, xi, h, g, all_h, &errs[xi]);
+        quantize_expert(c, li, xi, h, ht, g, all_h, &errs[xi]);
     int rc = MP_OK;
     for (int xi = 0; xi < E && rc == MP_OK; xi++)
         if (errs[xi].code != MP_OK)
@@ -214,6 +223,7 @@ static int quantize_experts(calib_run *c, int li, const float *h, const routed_r
 
 typedef struct {
     float *h;          /* [n, hidden]: post_attn_norm of the stream */
+    float *ht;         /* distilling: the same of the teacher's stream */
     mp_hessian all_h;  /* of every row of h */
     int *chosen;       /* [n, top_k] */
     float *weights;
@@ -225,8 +235,8 @@ static int expert_block_losses(calib_run *c, int li, int xi, const mlp_block *b,
                                const float *w_mean, double *losses, mp_error *err)
 {
     char gate[96], up[96];
-    mlp_name(gate, sizeof gate, li, xi, "gate");
-    mlp_name(up, sizeof up, li, xi, "up");
+    calib_mlp_name(gate, sizeof gate, li, xi, "gate");
+    calib_mlp_name(up, sizeof up, li, xi, "up");
     const char *names[2] = {gate, up};
     if (c->o->all_experts || xi < 0)
         return calib_awq_losses(c, names, 2, &b->all_h, mean_abs, w_mean, losses, err);
@@ -284,14 +294,14 @@ static int block_readers(calib_run *c, int li, const mlp_block *b, char (*names)
         snprintf(names[n++], 96, "layers.%d.router", li);
         snprintf(names[n++], 96, "layers.%d.shared_gate", li);
         for (int xi = 0; xi < c->cfg->routing.n_experts; xi++) {
-            mlp_name(names[n++], 96, li, xi, "gate");
-            mlp_name(names[n++], 96, li, xi, "up");
+            calib_mlp_name(names[n++], 96, li, xi, "gate");
+            calib_mlp_name(names[n++], 96, li, xi, "up");
         }
     }
     int which = b->is_moe ? MP_ENGINE_SHARED : MP_ENGINE_DENSE;
     if (!b->is_moe || b->has_shared) {
-        mlp_name(names[n++], 96, li, which, "gate");
-        mlp_name(names[n++], 96, li, which, "up");
+        calib_mlp_name(names[n++], 96, li, which, "gate");
+        calib_mlp_name(names[n++], 96, li, which, "up");
     }
     return n;
 }
@@ -338,6 +348,7 @@ static int awq_block(calib_run *c, int li, const mlp_block *b, mp_error *err)
 static void block_free(mlp_block *b)
 {
     free(b->h);
+    free(b->ht);
     mp_hessian_free(&b->all_h);
     free(b->chosen);
     free(b->weights);
@@ -378,9 +389,27 @@ static int run_mlp(calib_run *c, int li, mp_error *err)
 {
     int64_t d = c->cfg->hidden, per = (int64_t)c->batch_seqs * c->ctx;
     int rc = MP_OK;
-    for (int64_t r0 = 0; r0 < c->n && rc == MP_OK; r0 += per)
-        rc = mp_engine_mlp_step(c->engine, li, c->x + r0 * d, c->n - r0 < per ? c->n - r0 : per, NULL, err);
+    for (int64_t r0 = 0; r0 < c->n && rc == MP_OK; r0 += per) {
+        int64_t n = c->n - r0 < per ? c->n - r0 : per;
+        rc = mp_engine_mlp_step(c->engine, li, c->x + r0 * d, n, NULL, err);
+        if (rc == MP_OK && c->teacher)
+            rc = mp_engine_mlp_step(c->teacher, li, c->xt + r0 * d, n, NULL, err);
+    }
     return rc;
+}
+
+/* Distilling: the teacher's MLP inputs, and the router refit to its logits before
+ * the student routes the tokens to the experts being fitted. */
+static int teacher_inputs(calib_run *c, int li, mlp_block *b, mp_error *err)
+{
+    b->ht = malloc((size_t)(c->n * c->cfg->hidden) * sizeof *b->ht);
+    if (!b->ht)
+        return mp_fail(err, MP_EXIT_IO, "out of memory for layer %d's teacher MLP inputs", li);
+    int rc = mp_engine_mlp_input(c->teacher, li, c->xt, c->n, b->ht, err);
+    if (rc != MP_OK || !b->is_moe || c->o->teacher->keep_router)
+        return rc;
+    rc = calib_distill_router(c, li, b->h, b->ht, err);
+    return rc == MP_OK ? block_inputs(c, li, b, err) : rc; /* routed again by the refit router */
 }
 
 int calib_mlp_stage(calib_run *c, int li, mp_error *err)
@@ -398,11 +427,14 @@ int calib_mlp_stage(calib_run *c, int li, mp_error *err)
         if (rc == MP_OK)
             rc = block_inputs(c, li, &b, err); /* the inputs AWQ rescaled, routed again */
     }
+    if (rc == MP_OK && c->teacher)
+        rc = teacher_inputs(c, li, &b, err);
     if (rc == MP_OK && b.is_moe)
-        rc = quantize_experts(c, li, b.h, &b.g, &b.all_h, err);
+        rc = quantize_experts(c, li, b.h, b.ht, &b.g, &b.all_h, err);
     if (rc == MP_OK && (!b.is_moe || b.has_shared)) {
         int which = b.is_moe ? MP_ENGINE_SHARED : MP_ENGINE_DENSE;
-        rc = quantize_calibrated(c, li, &(mlp_input){which, b.h, c->n, &b.all_h, NULL}, err);
+        rc = quantize_calibrated(c, li, &(mlp_input){.which = which, .teacher_which = which, .x = b.h, .xt = b.ht,
+                                                     .n = c->n, .shared_h = &b.all_h}, err);
         c->report->tensors += 3;
     }
     block_free(&b);
