@@ -6,6 +6,7 @@
 
 #include "../quant/encoder.h"
 #include "align.h"
+#include "prune_write.h"
 
 /* The record of (layer, expert) in the input pack, or -1. */
 static int expert_record(const mp_pack *in, int layer, int expert)
@@ -14,19 +15,6 @@ static int expert_record(const mp_pack *in, int layer, int expert)
         if (in->records[r].layer == layer && in->records[r].expert == expert)
             return r;
     return -1;
-}
-
-/* "layers.3.experts.5.up" -> the same tensor of expert `expert`. */
-static int sibling_name(const char *name, int expert, char *buf, size_t cap)
-{
-    const char *at = strstr(name, ".experts.");
-    if (!at)
-        return -1;
-    char *end;
-    const char *digits = at + strlen(".experts.");
-    (void)strtol(digits, &end, 10);
-    int n = snprintf(buf, cap, "%.*s.experts.%d%s", (int)(at - name), name, expert, end);
-    return end > digits && n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
 typedef struct {
@@ -49,7 +37,7 @@ static int decode_member(merge_job *j, int layer, int member, float **values, mp
     for (int p = 0; p < j->target->n_parts && rc == MP_OK; p++) {
         const mp_pack_tensor *t = &in->tensors[j->target->parts[p].tensor];
         char name[256];
-        int ti = sibling_name(t->name, member, name, sizeof name) == 0 ? mp_pack_find(in, name) : -1;
+        int ti = mp_expert_tensor_name(t->name, member, name, sizeof name) == 0 ? mp_pack_find(in, name) : -1;
         const mp_pack_tensor *m = ti >= 0 ? &in->tensors[ti] : NULL;
         if (!m || m->record != r || m->rows != t->rows || m->cols != t->cols)
             return mp_fail(err, MP_EXIT_INPUT, "%s: merging into %s: expert %d has no tensor %s of shape [%lld, %lld]",

@@ -36,8 +36,7 @@ static int routing_tensor_layer(const char *name, int n_layers)
     return routing ? layer : -1;
 }
 
-/* "layers.3.experts.17.down" with expert new_id. */
-static int renumbered(const char *name, int new_id, char *buf, size_t cap)
+int mp_expert_tensor_name(const char *name, int new_id, char *buf, size_t cap)
 {
     const char *at = strstr(name, ".experts.");
     if (!at)
@@ -132,7 +131,7 @@ static int write_record(const mp_pack *in, int r, const uint8_t *raw, const mp_p
         char renamed[256];
         int layer = rec->expert < 0 ? routing_tensor_layer(name, o->n_layers) : -1;
         const mp_prune_layer *RL = layer >= 0 ? mp_prune_plan_find(plan, layer) : NULL;
-        if (L && renumbered(name, new_id, renamed, sizeof renamed) != 0)
+        if (L && mp_expert_tensor_name(name, new_id, renamed, sizeof renamed) != 0)
             return mp_fail(err, MP_EXIT_INPUT, "%s: tensor %s of an expert record is not named layers.L.experts.E.*",
                            in->dir, name);
         if (RL) {

@@ -32,4 +32,8 @@ typedef struct {
 int mp_prune_write(const mp_pack *in, const mp_prune_plan *plan, mp_prune_write_options *o, mp_prune_written *out,
                    mp_error *err);
 
+/* "layers.3.experts.17.down" as the same tensor of expert `expert` ("layers.3.experts.5.down")
+ * into buf; -1 when the name holds no expert number or buf is too small. */
+int mp_expert_tensor_name(const char *name, int expert, char *buf, size_t cap);
+
 #endif
