@@ -85,7 +85,7 @@ $(MOEPACK): $(BUILD)/main.o $(BUILD)/libmoepack.a
 $(BUILD)/synth: $(SYNTH_OBJ) $(BUILD)/libmoepack.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/%: tests/tools/%.c $(BUILD)/libmoepack.a
+$(BUILD)/%: tests/tools/%.c $(wildcard tests/tools/*.h) $(BUILD)/libmoepack.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoepack.a

@@ -14,13 +14,7 @@ CALIB=$SHARED/corpus/calib.txt
 have_numpy=""
 "$PY" -c 'import numpy' 2>/dev/null && have_numpy=yes
 
-# checked NAME IN OUT: the byte-level checks of the pruned pack.
-checked() {
-    "$PY" "$ROOT/tests/ref/check_prune.py" "$2" "$3" >"$TMP/chk" 2>&1
-    _rc=$?
-    sed "s/^\(PASS\|FAIL\): /\1: $1: /" "$TMP/chk" | grep -E '^(PASS|FAIL): '
-    grep -q '^FAIL: ' "$TMP/chk" || [ "$_rc" -eq 0 ] || fail "$1: check_prune ran" "$(tail -3 "$TMP/chk")"
-}
+. "$(dirname "$0")/prune_checked.sh"
 
 expect_exit "prune --help" 0 "$MOEPACK" prune --help
 expect_contains "--help documents --method" "$TMP/out" "freq | reap | ean"

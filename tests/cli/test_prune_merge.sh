@@ -11,12 +11,7 @@ PY=${PYTHON:-/usr/bin/python3}
 MOBY=$SHARED/models/moby-mixtral
 CALIB=$SHARED/corpus/calib.txt
 
-checked() {
-    "$PY" "$ROOT/tests/ref/check_prune.py" "$2" "$3" >"$TMP/chk" 2>&1
-    _rc=$?
-    sed "s/^\(PASS\|FAIL\): /\1: $1: /" "$TMP/chk" | grep -E '^(PASS|FAIL): '
-    grep -q '^FAIL: ' "$TMP/chk" || [ "$_rc" -eq 0 ] || fail "$1: check_prune ran" "$(tail -3 "$TMP/chk")"
-}
+. "$(dirname "$0")/prune_checked.sh"
 
 expect_exit "prune --help" 0 "$MOEPACK" prune --help
 expect_contains "--help documents --merge" "$TMP/out" "--merge"

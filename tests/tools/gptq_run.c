@@ -30,6 +30,7 @@
 #include "../../core/error.h"
 #include "../../quant/gptq.h"
 #include "../../quant/w4.h"
+#include "npy.h"
 
 typedef struct {
     const char *out;
@@ -135,31 +136,6 @@ static int make_hessian(const run_args *a, double *H)
             H[i * c + j] = H[j * c + i] = 0.5 * (H[i * c + j] + H[j * c + i]);
     free(Z), free(B), free(X), free(scale);
     return 0;
-}
-
-/* ---- .npy (format version 1.0: magic, header length, a Python dict literal padded
- * with spaces to a multiple of 64 bytes and ending in a newline, then the raw data) ---- */
-
-static int write_npy(const char *dir, const char *name, const char *descr, long d0, long d1, const void *p,
-                     size_t elem)
-{
-    char path[4096], dict[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int len = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%ld, %ld), }", descr,
-                       d0, d1);
-    int total = (10 + len + 1 + 63) / 64 * 64, pad = total - 10 - len - 1;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    unsigned char head[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)((total - 10) & 0xff),
-                              (unsigned char)((total - 10) >> 8)};
-    fwrite(head, 1, 10, f);
-    fwrite(dict, 1, (size_t)len, f);
-    for (int i = 0; i < pad; i++)
-        fputc(' ', f);
-    fputc('\n', f);
-    fwrite(p, elem, (size_t)(d0 * d1), f);
-    return fclose(f) == 0 ? 0 : -1;
 }
 
 /* ---- run ---- */
