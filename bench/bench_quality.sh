@@ -97,10 +97,10 @@ make_pack mixed-rtn --scheme mixed
 # The best within mixed's bytes: embeddings and head in q8_0, attention, shared expert
 # and dense MLP in q8_0 (the non-routed linears every token passes; the dense layer alone
 # in w4 RTN gives 59 % of RTN's KLD), the routed experts GPTQ with the bytes left spread
-# over w4 groups and fp8 by --bits.
+# over w4 groups and q8_0 by --bits.
 make_pack best --method gptq --calib "$CALIB" --encode '^lm_head$=q8_0' --encode '^embed$=q8_0' \
     --encode '^layers\.[0-9]+\.attn\.(q_a|q_b|kv_a|kv_b|o)$=q8_0' --encode '^layers\.[0-9]+\.(shared|mlp)\.(gate|up|down)$=q8_0' \
-    --bits 6.35 --stats "$dir/dsv3.stats"
+    --bits 6.35 --bits-encodings w4g128,w4g64,w4g32,q8_0 --stats "$dir/dsv3.stats"
 packs=""
 for p in rtn awq gptq gptq-act-order fp8 mixed-rtn best; do
     packs="$packs $dir/$p.mpk"
