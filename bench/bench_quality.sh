@@ -3,7 +3,9 @@
 # --kl-divergence over the whole of eval.txt at ctx 256 (calibration on calib.txt):
 # RTN, MSE, HQQ, imatrix MSE, AWQ, GPTQ (with and without act-order), FP8 and the
 # mixed scheme, and the best configuration within the size of llama.cpp's
-# Q4_K_M+imatrix GGUF (9,040,832 bytes). Prints per pack its weight bytes, bits per
+# Q4_K_M+imatrix GGUF (9,040,832 bytes). Then the same on moby-dsv3 (DeepSeek-V3's
+# MLA, shared expert, dense layer, sigmoid routing; issue 17): RTN, AWQ, GPTQ (with and
+# without act-order), FP8, mixed, and the best pack within mixed's bytes. Prints per pack its weight bytes, bits per
 # weight, PPL, KLD mean / p99, same top-1, and its KLD and time to make as ratios to
 # RTN's, measured in the same run. moepack compare's HTML report (table and bits-vs-KLD
 # plot) and the plot as SVG go to $BENCH_OUT (default bench/out).
@@ -51,7 +53,8 @@ done
 "$MOEPACK" compare $packs --reference "$dir/eval.ref" --report "$OUT/quality.html" --json --quiet >"$dir/cmp.json" || exit 1
 sed -n '/<svg/,/<\/svg>/p' "$OUT/quality.html" | sed -n '1,/<\/svg>/p' >"$OUT/quality.svg"
 
-python3 - "$dir/cmp.json" <<'PY'
+table() { # CMP.json: one row per pack, ratios to rtn.mpk's
+python3 - "$1" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 base = next(r for r in rows if r["name"] == "rtn.mpk")
@@ -62,9 +65,50 @@ for r in rows:
     print("%-16s %12d %7.3f %8.4f %9.6f %8.5f %6.2f%% %9.3f %8.2f %9.1f" % (r["name"][:-4], r["bytes"],
           r["bits_per_weight"], r["ppl"], r["kld_mean"], r["kld_p99"], r["same_top1"], r["kld_mean"] / base["kld_mean"],
           s, s / base["build_seconds"] if base.get("build_seconds") else float("nan")))
+PY
+}
+table "$dir/cmp.json"
+python3 - "$dir/cmp.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
 best = next(r for r in rows if r["name"] == "best.mpk")
 print("\nbest within 9,040,832 bytes: %d bytes, KLD %.6f (llama.cpp Q4_K_M+imatrix 0.002899: %.2fx; "
       "its best expert-only 4-bit row 0.001255: %+.6f)" % (best["bytes"], best["kld_mean"], best["kld_mean"] / 0.002899,
                                                          best["kld_mean"] - 0.001255))
 PY
 echo "report: $OUT/quality.html, plot: $OUT/quality.svg"
+
+# ---- moby-dsv3 ----
+D=$SHARED/models/moby-dsv3
+if [ ! -d "$D" ]; then
+    echo "SKIP: bench_quality moby-dsv3 (absent)"
+    exit 0
+fi
+M=$D
+"$MOEPACK" reference "$D" --text "$SHARED/corpus/eval.txt" --ctx 256 -o "$dir/dsv3.ref" --quiet || exit 1
+"$MOEPACK" profile "$D" --text "$CALIB" -o "$dir/dsv3.stats" --quiet >/dev/null || exit 1
+for p in rtn awq gptq gptq-act-order fp8 mixed-rtn best; do rm -rf "$dir/$p.mpk"; done
+make_pack rtn
+make_pack awq --method awq --calib "$CALIB"
+make_pack gptq --method gptq --calib "$CALIB"
+make_pack gptq-act-order --method gptq --act-order --calib "$CALIB"
+make_pack fp8 --scheme fp8
+make_pack mixed-rtn --scheme mixed
+# The best within mixed's bytes: embeddings and head in q8_0, attention, shared expert
+# and dense MLP in q8_0 (the non-routed linears every token passes; the dense layer alone
+# in w4 RTN gives 59 % of RTN's KLD), the routed experts GPTQ with the bytes left spread
+# over w4 groups and q8_0 by --bits.
+make_pack best --method gptq --calib "$CALIB" --encode '^lm_head$=q8_0' --encode '^embed$=q8_0' \
+    --encode '^layers\.[0-9]+\.attn\.(q_a|q_b|kv_a|kv_b|o)$=q8_0' --encode '^layers\.[0-9]+\.(shared|mlp)\.(gate|up|down)$=q8_0' \
+    --bits 6.35 --bits-encodings w4g128,w4g64,w4g32,q8_0 --stats "$dir/dsv3.stats"
+packs=""
+for p in rtn awq gptq gptq-act-order fp8 mixed-rtn best; do
+    packs="$packs $dir/$p.mpk"
+done
+# shellcheck disable=SC2086
+"$MOEPACK" compare $packs --reference "$dir/dsv3.ref" --report "$OUT/quality-dsv3.html" --json --quiet \
+    >"$dir/cmp-dsv3.json" || exit 1
+echo "moby-dsv3:"
+table "$dir/cmp-dsv3.json"
+echo "pack bytes (du -b): mixed-rtn $(du -b "$dir/mixed-rtn.mpk" | cut -f1), best $(du -b "$dir/best.mpk" | cut -f1)"
+echo "report: $OUT/quality-dsv3.html"

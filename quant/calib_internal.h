@@ -121,5 +121,17 @@ int calib_mlp_stage(calib_run *c, int li, mp_error *err);
 void calib_mlp_name(char *buf, size_t cap, int li, int which, const char *part);
 /* calib_attention.c */
 int calib_attention_stage(calib_run *c, int li, mp_error *err);
+/* The input Hessians of the named attention linears (H[k] of names[k], initialised
+ * here) over every calibration batch, through the layer's current weights; the
+ * stream does not move. */
+int calib_attention_hessians(calib_run *c, int li, const char *const *names, int n, mp_hessian *H, mp_error *err);
+/* The layer's (quantized) attention applied to the stream in place. */
+int calib_attention_apply(calib_run *c, int li, mp_error *err);
+/* AWQ: the scale of the norm feeding members (all reading the rows H describes)
+ * searched on their summed output error, folded (calib_fold_norm), H rescaled. */
+int calib_awq_norm(calib_run *c, const char *norm, const char *const *members, int n, mp_hessian *H, mp_error *err);
+/* calib_mla.c */
+/* MLA's attention in the order its data flows (the file comment). */
+int calib_mla_stage(calib_run *c, int li, mp_error *err);
 
 #endif
