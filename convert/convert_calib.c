@@ -70,10 +70,13 @@ json_t *mp_calib_provenance(const mp_calib_options *o, const mp_calib_report *r)
     for (int i = 0; i < r->n_fallbacks; i++)
         json_array_append_new(fallbacks, json_pack("{s:i, s:i, s:i}", "layer", r->fallbacks[i].layer, "expert",
                                                    r->fallbacks[i].expert, "tokens", r->fallbacks[i].tokens));
-    return json_pack("{s:s, s:s, s:I, s:I, s:i, s:b, s:b, s:o, s:i}", "method", mp_method_name(o->method), "text",
-                     base ? base + 1 : o->calib_path, "tokens", (json_int_t)r->tokens, "sequences",
-                     (json_int_t)r->sequences, "ctx", o->calib_ctx, "all_experts", o->all_experts, "act_order",
-                     o->act_order, "fallbacks", fallbacks, "gptq_rounded", r->gptq_rounded);
+    json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:i, s:b, s:b, s:o, s:i}", "method", mp_method_name(o->method), "text",
+                          base ? base + 1 : o->calib_path, "tokens", (json_int_t)r->tokens, "sequences",
+                          (json_int_t)r->sequences, "ctx", o->calib_ctx, "all_experts", o->all_experts, "act_order",
+                          o->act_order, "fallbacks", fallbacks, "gptq_rounded", r->gptq_rounded);
+    if (o->method == MP_METHOD_GPTQ)
+        json_object_set_new(p, "gptq_target", json_string(o->gptq_layer_target ? "layer" : "original"));
+    return p;
 }
 
 json_t *mp_calib_summary_json(const mp_calib_options *o, const mp_calib_report *r)

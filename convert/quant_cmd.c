@@ -43,6 +43,8 @@ static const char *quant_help =
     "  --calib-min-tokens N   experts that saw fewer tokens fall back to calibration-free mse\n"
     "                         (default 0.5% of the calibration tokens)\n"
     "  --act-order            gptq: columns in order of decreasing activation energy\n"
+    "  --gptq-target T        original (default: the input model's output at the same tokens)\n"
+    "                         or layer (each linear's own output on the quantized inputs)\n"
     "  --keep REGEX           tensors matching REGEX stay unquantized (repeatable)\n"
     "  --encode REGEX=ENC     tensors matching REGEX get ENC: f32 bf16 f16 fp8 fp8-tensor\n"
     "                         fp8-channel fp8-block w4g32 w4g64 w4g128 (w4 with -sym) q8_0\n"

@@ -105,6 +105,15 @@ static int parse_calib_option(mp_quant_opts *o, int argc, char **argv, int *i, m
         return o->calib.all_experts = true, 1;
     if (strcmp(argv[*i], "--act-order") == 0)
         return o->calib.act_order = true, 1;
+    if ((got = mp_cli_value("--gptq-target", argc, argv, i, &v, err)) != 0) {
+        if (got < 0)
+            return got;
+        if (strcmp(v, "original") != 0 && strcmp(v, "layer") != 0)
+            return consumed(mp_fail(err, MP_EXIT_INPUT, "--gptq-target \"%s\": expected original or layer", v));
+        o->calib.gptq_layer_target = strcmp(v, "layer") == 0;
+        o->gptq_target_given = true;
+        return 1;
+    }
     return 0;
 }
 
@@ -150,6 +159,8 @@ int mp_quant_opts_check(mp_quant_opts *o, mp_error *err)
                        mp_method_name(o->method));
     if (o->calib.act_order && o->method != MP_METHOD_GPTQ)
         return mp_fail(err, MP_EXIT_INPUT, "--act-order is a gptq option (--method gptq)");
+    if (o->gptq_target_given && o->method != MP_METHOD_GPTQ)
+        return mp_fail(err, MP_EXIT_INPUT, "--gptq-target is a gptq option (--method gptq)");
     if (o->policy.nm24 && !o->calib.calib_path)
         return mp_fail(err, MP_EXIT_INPUT, "--nm 2:4 prunes from calibration activations: --calib FILE (with --method mse, awq or gptq)");
     if (o->policy.nm24 && o->policy.scheme != MP_SCHEME_W4A16 && o->policy.scheme != MP_SCHEME_FP8 &&
@@ -171,9 +182,9 @@ void mp_quant_opts_command(const mp_quant_opts *o, bool calibrated, char *buf, s
 {
     char calib[1400] = "";
     if (calibrated)
-        snprintf(calib, sizeof calib, " --calib %s --calib-tokens %lld --calib-ctx %d%s%s", o->calib.calib_path,
+        snprintf(calib, sizeof calib, " --calib %s --calib-tokens %lld --calib-ctx %d%s%s%s", o->calib.calib_path,
                  (long long)o->calib.calib_tokens, o->calib.calib_ctx, o->calib.all_experts ? " --calib-all-experts" : "",
-                 o->calib.act_order ? " --act-order" : "");
+                 o->calib.act_order ? " --act-order" : "", o->calib.gptq_layer_target ? " --gptq-target layer" : "");
     char nm[64] = "";
     if (o->policy.nm24)
         snprintf(nm, sizeof nm, " --nm 2:4 --nm-method %s", mp_nm_method_name((mp_nm_method)o->calib.nm_method));

@@ -21,6 +21,7 @@ typedef struct {
     mp_calib_options calib;
     bool zstd, zstd_given, force;
     bool nm_method_given;
+    bool gptq_target_given;
     int zstd_level;
     char rules[2048]; /* --keep/--encode as given, for provenance */
 } mp_quant_opts;

@@ -60,8 +60,8 @@ static void sum_fits(calib_run *c, int li)
 static int run_layers(calib_run *c, mp_error *err)
 {
     int rc = MP_OK;
-    mp_progress_start(&c->progress, c->teacher ? "distill" : "calibrate", (uint64_t)c->cfg->n_layers, false,
-                      c->o->quiet);
+    const char *label = c->teacher && !c->o->teacher->same_model ? "distill" : "calibrate";
+    mp_progress_start(&c->progress, label, (uint64_t)c->cfg->n_layers, false, c->o->quiet);
     for (int li = 0; li < c->cfg->n_layers && rc == MP_OK; li++) {
         rc = mp_engine_layer_load(c->engine, li, err);
         if (rc == MP_OK && c->teacher)
@@ -110,6 +110,14 @@ int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *st
     int rc = mp_chunks_load(&chunks, model_path, o->calib_path, o->tokens_path, o->calib_ctx, max_seqs, err);
     if (rc != MP_OK)
         return rc;
+    /* GPTQ fits every linear to the original model's output at the same tokens
+     * (W x_original) from the quantized stream's inputs: the original model is its teacher. */
+    mp_calib_teacher original = {.path = model_path, .keep_router = true, .same_model = true};
+    mp_calib_options with_teacher = *o;
+    if (!o->teacher && o->method == MP_METHOD_GPTQ && !o->gptq_layer_target) {
+        with_teacher.teacher = &original;
+        o = &with_teacher;
+    }
     mp_model_run run, teacher = {0};
     rc = mp_model_run_open(&run, model_path, MP_ACT_F32, err);
     if (rc == MP_OK && o->teacher && (rc = mp_model_run_open(&teacher, o->teacher->path, MP_ACT_F32, err)) != MP_OK)

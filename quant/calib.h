@@ -40,6 +40,8 @@ typedef struct {
     const int *expert_of; /* [n_layers * student experts]: the teacher's id of each student expert (pruned
                              students); NULL: the same id */
     bool keep_router;     /* routers not refit */
+    bool same_model;      /* the teacher is the model being quantized (gptq's default objective): what is
+                             not fitted is quantized as in ordinary calibration, never left as it was */
 } mp_calib_teacher;
 
 typedef struct {
@@ -51,6 +53,8 @@ typedef struct {
     bool all_experts;       /* statistics of every expert from every token */
     int64_t min_tokens;     /* fewer routed tokens: fallback; < 0: 0.5 % of the calibration tokens */
     bool act_order;         /* gptq: columns by decreasing activation energy */
+    bool gptq_layer_target; /* gptq: each linear's target is its own output on the quantized stream's
+                               inputs (gptq.py); else the original model's output at the same tokens */
     int nm_method;          /* 2:4 tensors (encodings with nm24): mp_nm_method of quant/nm_sparse.h */
     const mp_calib_teacher *teacher; /* NULL: ordinary calibration */
     bool quiet;

@@ -196,11 +196,24 @@ static bool target_weights(const double *H, const double *P, const double *wt, i
     return true;
 }
 
+/* A tensor the pack keeps in 16 or 32 bits: nothing to fit when the teacher is the
+ * model itself (--keep means the checkpoint's values). */
+static bool stored_exactly(calib_run *c, const char *name, int64_t rows, int64_t cols)
+{
+    mp_encoding enc;
+    mp_error ignored = {0};
+    return c->o->encoding(c->o->encoding_user, name, rows, cols, &enc, &ignored) == MP_OK &&
+           (enc.kind == MP_ENC_F32 || enc.kind == MP_ENC_BF16 || enc.kind == MP_ENC_F16);
+}
+
 int calib_distill_commit(calib_run *c, const char *name, const char *teacher_name, const mp_hessian *H,
                          const calib_teacher_sums *t, int slot, mp_error *err)
 {
     int64_t rows, cols, tr, tc;
     float *W = mp_engine_weight(c->engine, name, &rows, &cols);
+    bool same_model = c->o->teacher->same_model;
+    if (W && same_model && stored_exactly(c, name, rows, cols))
+        return calib_commit(c, name, H, false, err);
     const float *Wt = mp_engine_weight(c->teacher, teacher_name, &tr, &tc);
     if (!W || !Wt || tr != rows || tc != cols || H->cols != cols || t->cols != cols)
         return mp_fail(err, MP_EXIT_INPUT, "distill: student %s [%lld, %lld] has no teacher %s of that shape", name,
@@ -212,9 +225,10 @@ int calib_distill_commit(calib_run *c, const char *name, const char *teacher_nam
     if (rc == MP_OK) {
         double norm = teacher_products(Wt, rows, cols, t, wt, P, scratch);
         double before = objective(W, rows, cols, H->h, P, norm, q, scratch);
-        /* no usable rows (H zero or not finite): the tensor stays as the student stores it */
+        /* no usable rows (H zero or not finite): distill leaves the tensor as the student
+         * stores it; gptq's original target quantizes it unfitted */
         bool fitted = target_weights(H->h, P, wt, rows, cols, W, M, scratch);
-        if (fitted)
+        if (fitted || same_model)
             rc = calib_commit(c, name, H, true, err);
         double after = fitted && rc == MP_OK ? objective(W, rows, cols, H->h, P, norm, q, scratch) : before;
         c->fit_slots[slot].before += before;
