@@ -29,6 +29,19 @@ make_pack() { # NAME ARGS...
     "$MOEPACK" convert "$M" -o "$dir/$_name.mpk" --quiet "$@" || { echo "convert $_name failed"; exit 1; }
 }
 
+method_packs() { # every method, and the fp8 and mixed schemes, of $M
+    make_pack rtn
+    make_pack mse --method mse
+    make_pack hqq --method hqq
+    make_pack mse-imatrix --method mse --calib "$CALIB"
+    make_pack awq --method awq --calib "$CALIB"
+    make_pack gptq --method gptq --calib "$CALIB"
+    make_pack gptq-layer --method gptq --gptq-target layer --calib "$CALIB"
+    make_pack gptq-act-order --method gptq --act-order --calib "$CALIB"
+    make_pack fp8 --scheme fp8
+    make_pack mixed-rtn --scheme mixed
+}
+
 table() { # CMP.json: one row per pack, ratios to rtn.mpk's
 python3 - "$1" <<'PY'
 import json, sys
@@ -46,16 +59,7 @@ PY
 
 if [ "${QUALITY_MODELS:-all}" != dsv3 ]; then
 "$MOEPACK" reference "$M" --text "$SHARED/corpus/eval.txt" --ctx 256 -o "$dir/eval.ref" --quiet || exit 1
-make_pack rtn
-make_pack mse --method mse
-make_pack hqq --method hqq
-make_pack mse-imatrix --method mse --calib "$CALIB"
-make_pack awq --method awq --calib "$CALIB"
-make_pack gptq --method gptq --calib "$CALIB"
-make_pack gptq-layer --method gptq --gptq-target layer --calib "$CALIB"
-make_pack gptq-act-order --method gptq --act-order --calib "$CALIB"
-make_pack fp8 --scheme fp8
-make_pack mixed-rtn --scheme mixed
+method_packs
 "$MOEPACK" profile "$M" --text "$CALIB" -o "$dir/calib.stats" --quiet >/dev/null || exit 1
 make_pack gptq-bits-4.5 --method gptq --act-order --calib "$CALIB" --bits 4.5 --stats "$dir/calib.stats"
 # The best within the GGUF's size: embeddings in fp8 (a lookup: its error reaches the
@@ -94,16 +98,7 @@ M=$D
 "$MOEPACK" profile "$D" --text "$CALIB" -o "$dir/dsv3.stats" --quiet >/dev/null || exit 1
 dsv3_packs="rtn mse hqq mse-imatrix awq gptq gptq-layer gptq-act-order fp8 mixed-rtn bits best"
 for p in $dsv3_packs gptq-bits-4.5; do rm -rf "$dir/$p.mpk"; done
-make_pack rtn
-make_pack mse --method mse
-make_pack hqq --method hqq
-make_pack mse-imatrix --method mse --calib "$CALIB"
-make_pack awq --method awq --calib "$CALIB"
-make_pack gptq --method gptq --calib "$CALIB"
-make_pack gptq-layer --method gptq --gptq-target layer --calib "$CALIB"
-make_pack gptq-act-order --method gptq --act-order --calib "$CALIB"
-make_pack fp8 --scheme fp8
-make_pack mixed-rtn --scheme mixed
+method_packs
 # --bits alone over every linear (head and embeddings q8_0): which MLA, shared and dense
 # tensors it raises is printed below.
 make_pack bits --method gptq --calib "$CALIB" --encode '^lm_head$=q8_0' --encode '^embed$=q8_0' \
