@@ -1,10 +1,13 @@
 /* moepack: one binary, one subcommand per stage. This file only dispatches. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "convert/convert_commands.h"
 #include "core/cli.h"
 #include "core/version.h"
+#include "engine/linalg.h"
 #include "export/export.h"
 #include "prune/prune_commands.h"
 #include "run/run_commands.h"
@@ -43,8 +46,20 @@ static void usage(FILE *out)
     fprintf(out, "\nexit codes: 0 ok, 1 verify thresholds not met, 2 bad input or usage, 3 I/O failure\n");
 }
 
+/* OpenBLAS chose its kernels before main (engine/linalg.h): when they are the generic
+ * ones and the CPU has better, run again with OPENBLAS_CORETYPE naming them. A user's
+ * own OPENBLAS_CORETYPE is left alone; if the exec fails, we go on as we are. */
+static void use_best_blas_kernels(char **argv)
+{
+    const char *core = mp_linalg_better_blas_core();
+    if (!core || getenv("OPENBLAS_CORETYPE") || setenv("OPENBLAS_CORETYPE", core, 0) != 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    use_best_blas_kernels(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? MP_EXIT_INPUT : MP_OK;

@@ -2,12 +2,29 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <strings.h>
 
 enum { TILE_ROWS = 128, TILE_COLS = 256 };
 
 void mp_linalg_init(void)
 {
     openblas_set_num_threads(1);
+}
+
+const char *mp_linalg_better_blas_core(void)
+{
+#if defined(__x86_64__)
+    if (strcasecmp(openblas_get_corename(), "prescott") != 0)
+        return NULL;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512cd"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return "Haswell";
+#endif
+    return NULL;
 }
 
 void mp_matmul_nt(const float *x, int64_t n, int64_t k, const float *w, int64_t m, float *y)

@@ -9,6 +9,13 @@
 /* OpenBLAS runs single-threaded inside our OpenMP tiles; call once per process. */
 void mp_linalg_init(void);
 
+/* OpenBLAS picks its kernels from the CPU's model number when it loads, before main; a
+ * virtual CPU that names no model it knows ("Intel(R) Xeon(R) Processor") gets the
+ * generic Prescott kernels, 2-3x slower than the AVX-512 or AVX2 ones the CPU has
+ * (moby-dsv3 gptq convert: 63 s against 23 s). The OPENBLAS_CORETYPE value that the
+ * CPU's features support when OpenBLAS chose Prescott, else NULL. */
+const char *mp_linalg_better_blas_core(void);
+
 /* y[n, m] = x[n, k] * w[m, k]^T (a linear layer over n rows), parallel over tiles. */
 void mp_matmul_nt(const float *x, int64_t n, int64_t k, const float *w, int64_t m, float *y);
 
