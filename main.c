@@ -1,4 +1,5 @@
-/* moepack: one binary, one subcommand per stage. This file only dispatches. */
+/* moepack: one binary, one subcommand per stage. This file dispatches, once OpenBLAS
+ * computes with the kernels the CPU supports. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
