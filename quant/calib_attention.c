@@ -270,17 +270,6 @@ static int distill_group(calib_run *c, int li, int group, int *n_groups, mp_erro
     return rc;
 }
 
-static int copy_hessian(const mp_hessian *from, mp_hessian *to, mp_error *err)
-{
-    int rc = mp_hessian_init(to, from->cols, err);
-    if (rc != MP_OK)
-        return rc;
-    memcpy(to->h, from->h, (size_t)(from->cols * from->cols) * sizeof *to->h);
-    memcpy(to->abs_sum, from->abs_sum, (size_t)from->cols * sizeof *to->abs_sum);
-    to->rows = from->rows;
-    return MP_OK;
-}
-
 int calib_attention_hessians(calib_run *c, int li, const char *const *names, int n, mp_hessian *H, mp_error *err)
 {
     attn_stats *s = calloc(1, sizeof *s);
@@ -295,7 +284,7 @@ int calib_attention_hessians(calib_run *c, int li, const char *const *names, int
         int i = 0;
         while (i < s->n_names && strcmp(s->names[i], names[k]) != 0)
             i++;
-        rc = i < s->n_names ? copy_hessian(&s->acc[s->acc_of[i]], &H[k], err)
+        rc = i < s->n_names ? mp_hessian_copy(&s->acc[s->acc_of[i]], &H[k], err)
                             : mp_fail(err, MP_EXIT_INPUT, "calibration: attention of layer %d never reads %s", li,
                                       names[k]);
     }

@@ -29,6 +29,17 @@ void mp_hessian_free(mp_hessian *a)
     memset(a, 0, sizeof *a);
 }
 
+int mp_hessian_copy(const mp_hessian *from, mp_hessian *to, mp_error *err)
+{
+    int rc = mp_hessian_init(to, from->cols, err);
+    if (rc != MP_OK)
+        return rc;
+    memcpy(to->h, from->h, (size_t)(from->cols * from->cols) * sizeof *to->h);
+    memcpy(to->abs_sum, from->abs_sum, (size_t)from->cols * sizeof *to->abs_sum);
+    to->rows = from->rows;
+    return MP_OK;
+}
+
 int mp_hessian_add(mp_hessian *a, const float *x, int64_t n, mp_error *err)
 {
     int64_t d = a->cols;

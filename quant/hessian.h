@@ -18,6 +18,8 @@ typedef struct {
 
 int mp_hessian_init(mp_hessian *a, int64_t cols, mp_error *err);
 void mp_hessian_free(mp_hessian *a);
+/* to = a new copy of from (initialised here). */
+int mp_hessian_copy(const mp_hessian *from, mp_hessian *to, mp_error *err);
 /* Adds n rows x[n, cols]. The f32 products are summed in tiles of a fixed number
  * of rows, then into double: the result does not depend on the thread count. */
 int mp_hessian_add(mp_hessian *a, const float *x, int64_t n, mp_error *err);
