@@ -50,11 +50,17 @@ int mp_ref_writer_chunk(mp_ref_writer *w, const mp_ref_chunk *c, mp_error *err);
 int mp_ref_writer_finish(mp_ref_writer *w, json_t *footer, mp_error *err);
 void mp_ref_writer_abort(mp_ref_writer *w);
 
+/* An opened reference file. mp_ref_open checks every footer field against its
+ * type, range and the others (docs/reference.md), so ctx, first_scored, n_scored,
+ * k, vocab, bos and n_chunks can be trusted; mp_ref_read_chunk checks each chunk's
+ * ids against the vocabulary. */
 typedef struct {
     char *path;
     FILE *f;
     json_t *footer;
-    int ctx, n_scored, k, vocab;
+    int ctx, first_scored, n_scored, k, vocab;
+    int bos;           /* -1: none */
+    size_t frame_left; /* zstd's hint: 0 once the frame is complete */
     int64_t n_chunks, next_chunk;
     uint64_t payload_length, payload_raw, raw_read, stored_read;
     uint64_t payload_xxh3;
@@ -64,11 +70,20 @@ typedef struct {
     size_t in_cap, in_pos, in_len;
 } mp_ref_reader;
 
+/* Exit 2 when the file is malformed, 3 when it cannot be read. */
 int mp_ref_open(mp_ref_reader *r, const char *path, mp_error *err);
-/* Reads the next chunk into c (arrays sized for ctx, n_scored and k); the last
- * chunk also checks the payload checksum. */
+/* Reads the next chunk into c (allocated by mp_ref_reader_chunk_alloc) and checks
+ * it; the last chunk also checks the payload checksum (exit 3) and its end. */
 int mp_ref_read_chunk(mp_ref_reader *r, mp_ref_chunk *c, mp_error *err);
 void mp_ref_close(mp_ref_reader *r);
+/* A chunk sized for r's records; -1 when out of memory. */
+int mp_ref_reader_chunk_alloc(const mp_ref_reader *r, mp_ref_chunk *c);
+
+/* The one check of a reference against the model it is used with: its vocabulary
+ * and, unless bos is MP_REF_BOS_UNKNOWN, its BOS id (-1: none). Exit 2, naming the
+ * file and the footer field. */
+#define MP_REF_BOS_UNKNOWN (-2)
+int mp_ref_check_model(const mp_ref_reader *r, int vocab, int bos, mp_error *err);
 
 int mp_ref_chunk_alloc(mp_ref_chunk *c, int ctx, int n_scored, int k, int vocab);
 /* Full mode: the quantized log-probs of one row of logits (lse given). */

@@ -143,16 +143,14 @@ static int verify_against_checkpoint(const mp_run_options *o, const char *what, 
 
 /* ---- against a reference file ---- */
 
-static int check_reference_matches(const mp_run_options *o, mp_model_run *test, mp_ref_reader *ref, mp_error *err)
+/* The reader checked the file against itself; here it meets the pack: the same
+ * model identity, then vocabulary and (with a text, whose tokenizer gives it) BOS. */
+static int check_reference_matches(const mp_run_options *o, mp_model_run *test, mp_ref_reader *ref, int bos,
+                                   mp_error *err)
 {
     int rc = same_model(json_object_get(ref->footer, "model"), mp_wsrc_config(&test->src), o, true, err);
-    if (rc)
-        return rc;
-    json_int_t first = json_integer_value(json_object_get(ref->footer, "first_scored"));
-    if (first < 0 || first + ref->n_scored >= ref->ctx)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: footer field first_scored %lld does not fit ctx %d", o->reference,
-                       (long long)first, ref->ctx);
-    return MP_OK;
+    if (!rc) rc = mp_ref_check_model(ref, test->vocab, bos, err);
+    return rc;
 }
 
 /* With --text, the text must tokenize to the chunks the reference ran. */
@@ -230,8 +228,7 @@ static int read_batch(mp_ref_reader *ref, const mp_chunks *text, int64_t c0, int
 static int run_against_file(const mp_run_options *o, const char *what, mp_model_run *test, mp_ref_reader *ref,
                             const mp_chunks *text, mp_verify_result *r, mp_error *err)
 {
-    int ctx = ref->ctx, scored = ref->n_scored, k = ref->k, vocab = test->vocab;
-    int first = (int)json_integer_value(json_object_get(ref->footer, "first_scored"));
+    int ctx = ref->ctx, scored = ref->n_scored, k = ref->k, vocab = test->vocab, first = ref->first_scored;
     int per = mp_batch_chunks(ctx);
     int64_t n_chunks = o->max_chunks > 0 && o->max_chunks < ref->n_chunks ? o->max_chunks : ref->n_chunks;
     mp_ref_chunk chunk = {0};
@@ -240,9 +237,7 @@ static int run_against_file(const mp_run_options *o, const char *what, mp_model_
     float *logits = malloc((size_t)per * (size_t)scored * (size_t)vocab * sizeof *logits);
     batch_rows b = {0};
     int rc = MP_OK;
-    if (ref->vocab != vocab)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: vocabulary of %d, the pack has %d", ref->path, ref->vocab, vocab);
-    if (mp_ref_chunk_alloc(&chunk, ctx, scored, k, vocab) != 0 || alloc_rows(&b, (int64_t)per * scored, k, vocab) ||
+    if (mp_ref_reader_chunk_alloc(ref, &chunk) != 0 || alloc_rows(&b, (int64_t)per * scored, k, vocab) ||
         !tokens || !targets || !logits)
         rc = mp_fail(err, MP_EXIT_IO, "out of memory");
     mp_engine_hooks hooks = {&r->layers, NULL, count_routing, NULL};
@@ -281,13 +276,14 @@ static int verify_against_file(const mp_run_options *o, const char *what, mp_mod
     int rc = mp_ref_open(&ref, o->reference, err);
     if (rc)
         return rc;
-    rc = check_reference_matches(o, test, &ref, err);
-    if (!rc && (o->text || o->tokens))
+    if (o->text || o->tokens)
         rc = mp_chunks_load(&text, o->model, o->text, o->tokens, ref.ctx, 0, err);
+    if (!rc)
+        rc = check_reference_matches(o, test, &ref, o->text || o->tokens ? text.bos : MP_REF_BOS_UNKNOWN, err);
     if (!rc)
         rc = run_against_file(o, what, test, &ref, o->text || o->tokens ? &text : NULL, r, err);
     if (!rc) {
-        double nll = json_real_value(json_object_get(ref.footer, "nll_mean"));
+        double nll = json_number_value(json_object_get(ref.footer, "nll_mean"));
         if (r->chunks == ref.n_chunks)
             r->logits.nll_ref = nll * (double)r->logits.n; /* exact, where the rows hold 16-bit or top-K values */
     }
@@ -348,6 +344,7 @@ int mp_verify_check_model(const mp_run_options *o, mp_error *err)
         return rc;
     if (is_file && (rc = mp_ref_open(&ref, o->reference, err)) == MP_OK) {
         rc = same_model(json_object_get(ref.footer, "model"), mp_wsrc_config(&pack), o, true, err);
+        if (!rc) rc = mp_ref_check_model(&ref, mp_wsrc_config(&pack)->vocab, MP_REF_BOS_UNKNOWN, err);
         mp_ref_close(&ref);
     } else if (!is_file && (rc = mp_wsrc_open(&ckpt, o->reference, err)) == MP_OK) {
         json_t *identity = mp_model_identity(mp_wsrc_config(&ckpt));
