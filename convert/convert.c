@@ -329,7 +329,7 @@ static int plan_tiers(const convert_opts *o, const mp_model *m, mp_plan *plan, c
     int *tier = calloc(n, sizeof *tier);
     rc = bytes && tier ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
     if (rc == MP_OK)
-        rc = mp_tiers_check_model(&s, m, o->ckpt, err);
+        rc = mp_tiers_check_model(&s, m, plan, o->ckpt, err);
     if (rc == MP_OK)
         rc = mp_tiers_expert_bytes(&o->q.policy, m, plan, bytes, err);
     if (rc == MP_OK) {

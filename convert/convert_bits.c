@@ -8,6 +8,7 @@
 #include "../formats/stats.h"
 #include "../model/weights.h"
 #include "../quant/bit_plan.h"
+#include "tiers.h"
 
 static const char default_encodings[] = "w4g128,w4g64,w4g32,fp8-block,bf16";
 
@@ -71,10 +72,11 @@ static int measure_part(const mp_model *m, const mp_plan_part *part, const mp_st
     int rc = W && imp ? mp_ckpt_read_rows(m, &part->lin, 0, part->rows, W, err)
                       : mp_fail(err, MP_EXIT_IO, "out of memory reading %s", part->name);
     int at = rc == MP_OK ? mp_stats_find(s, part->name) : -1;
-    if (at >= 0 && s->linears[at].cols == part->cols)
+    bool have = at >= 0 && s->linears[at].cols == part->cols; /* mp_stats_check_model made it so */
+    if (have)
         rc = mp_stats_read_linear(s, at, imp, err);
     if (rc == MP_OK)
-        rc = mp_bit_measure(it, W, part->rows, part->cols, at >= 0 ? imp : NULL, frequency, align, err);
+        rc = mp_bit_measure(it, W, part->rows, part->cols, have ? imp : NULL, frequency, align, err);
     free(W);
     free(imp);
     return rc;
@@ -247,8 +249,12 @@ int mp_convert_plan_bits(const mp_model *m, const mp_plan *plan, mp_policy *poli
 {
     mp_stats s;
     int rc = mp_stats_open(&s, stats_path, true, err);
-    if (rc != MP_OK)
+    if (rc == MP_OK)
+        rc = mp_tiers_check_model(&s, m, plan, "the checkpoint", err);
+    if (rc != MP_OK) {
+        mp_stats_close(&s);
         return rc;
+    }
     planned_part *pp = calloc((size_t)plan->n_parts + 1, sizeof *pp);
     mp_bit_item *items = calloc((size_t)plan->n_parts + 1, sizeof *items);
     int n = 0, n_items = 0;

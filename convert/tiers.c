@@ -24,29 +24,32 @@ static int all_layers(const mp_model *m)
     return m->cfg.n_layers + m->cfg.n_mtp;
 }
 
-int mp_tiers_check_model(const mp_stats *s, const mp_model *m, const char *ckpt, mp_error *err)
+int mp_tiers_check_model(const mp_stats *s, const mp_model *m, const mp_plan *plan, const char *ckpt, mp_error *err)
 {
     const mp_config *cfg = &m->cfg;
-    json_t *id = json_object_get(s->header, "model");
-    const char *arch = json_string_value(json_object_get(id, "architecture"));
-    if (!arch || strcmp(arch, cfg->architecture) != 0)
-        return mp_fail(err, MP_EXIT_INPUT, "%s: profiled a %s, %s is a %s: the statistics must come from the same model",
-                       s->path, arch ? arch : "model of unknown architecture", ckpt, cfg->architecture);
-    const char *keys[] = {"vocab", "hidden", "layers", "experts", "top_k"};
-    int want[] = {cfg->vocab, cfg->hidden, cfg->n_layers, cfg->routing.n_experts, cfg->routing.top_k};
-    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
-        json_t *v = json_object_get(id, keys[k]);
-        if (!json_is_integer(v))
-            return mp_fail(err, MP_EXIT_INPUT, "%s: header field model.%s: expected an integer", s->path, keys[k]);
-        if (json_integer_value(v) != want[k])
-            return mp_fail(err, MP_EXIT_INPUT, "%s: model field %s is %lld, %d in %s: the statistics must come from "
-                           "the same model", s->path, keys[k], (long long)json_integer_value(v), want[k], ckpt);
+    bool *moe = calloc((size_t)cfg->n_layers + 1, sizeof *moe);
+    const char **names = calloc((size_t)plan->n_parts + 1, sizeof *names);
+    int64_t *cols = calloc((size_t)plan->n_parts + 1, sizeof *cols);
+    int n = 0, rc = MP_OK;
+    if (!moe || !names || !cols)
+        rc = mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (int li = 0; !rc && li < cfg->n_layers; li++)
+        moe[li] = m->layers[li].is_moe;
+    for (int p = 0; !rc && p < plan->n_parts; p++) {
+        const mp_plan_part *part = &plan->parts[p];
+        if (part->ndim == 2 && !part->is_bias) {
+            names[n] = part->name;
+            cols[n++] = part->cols;
+        }
     }
-    for (int li = 0; li < cfg->n_layers; li++)
-        if (m->layers[li].is_moe && mp_stats_layer_row(s, li) < 0)
-            return mp_fail(err, MP_EXIT_INPUT, "%s: no routing counts for layer %d, an MoE layer of %s", s->path, li,
-                           ckpt);
-    return MP_OK;
+    mp_stats_model want = {ckpt, cfg->architecture, cfg->vocab, cfg->hidden, cfg->n_layers, cfg->routing.n_experts,
+                           cfg->routing.top_k, moe, n, names, cols};
+    if (!rc)
+        rc = mp_stats_check_model(s, &want, err);
+    free(moe);
+    free(names);
+    free(cols);
+    return rc;
 }
 
 /* A record's raw length: its parts in order, each starting at a multiple of 64. */

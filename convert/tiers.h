@@ -25,8 +25,10 @@ typedef struct {
 } mp_tier_summary;
 
 /* Checks that the statistics come from the same model as m (architecture, vocab,
- * hidden, layers, experts, top_k) and cover its MoE layers (exit 2 otherwise). */
-int mp_tiers_check_model(const mp_stats *s, const mp_model *m, const char *ckpt, mp_error *err);
+ * hidden, layers, experts, top_k), cover its MoE layers and give the plan's linears
+ * their widths (mp_stats_check_model; exit 2 otherwise). */
+int mp_tiers_check_model(const mp_stats *s, const mp_model *m, const mp_plan *plan, const char *ckpt,
+                         mp_error *err);
 
 /* Raw bytes of each routed expert's record under policy, [layer * n_experts + expert]
  * over layers and then MTP layers, from a plan built without tiers. */

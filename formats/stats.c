@@ -365,6 +365,89 @@ static int read_routing(mp_stats *s, mp_error *err)
     return rc;
 }
 
+/* The header's model identity as far as the file's own counts depend on it. */
+static int read_model_counts(const mp_stats *s, int64_t *top_k, mp_error *err)
+{
+    json_t *model = json_object_get(s->header, "model");
+    int64_t experts, layers;
+    int rc = field_int(s, model, "model.", "experts", s->n_experts, s->n_experts, &experts, err);
+    if (!rc) rc = field_int(s, model, "model.", "top_k", 1, experts, top_k, err);
+    if (!rc) rc = field_int(s, model, "model.", "layers", 1, MAX_LAYERS, &layers, err);
+    for (int i = 0; !rc && i < s->n_layers; i++)
+        if (s->layers[i] >= layers)
+            rc = mp_fail(err, MP_EXIT_INPUT, "%s: header field routing.layers[%d]: layer %d, the model (header field "
+                         "model.layers) has %lld", s->path, i, s->layers[i], (long long)layers);
+    return rc;
+}
+
+/* tokens is every position of every chunk: text.n_chunks x text.ctx. */
+static int check_tokens(const mp_stats *s, mp_error *err)
+{
+    json_t *text = json_object_get(s->header, "text");
+    int64_t ctx, n_chunks;
+    if (!json_is_object(text))
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field text: expected an object", s->path);
+    int rc = field_int(s, text, "text.", "ctx", 1, INT64_MAX, &ctx, err);
+    if (!rc) rc = field_int(s, text, "text.", "n_chunks", 0, INT64_MAX / ctx, &n_chunks, err);
+    if (!rc && s->tokens != (uint64_t)(ctx * n_chunks))
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: header field tokens: %llu, text.n_chunks %lld x text.ctx %lld gives "
+                     "%lld", s->path, (unsigned long long)s->tokens, (long long)n_chunks, (long long)ctx,
+                     (long long)(ctx * n_chunks));
+    return rc;
+}
+
+/* Every token is routed to top_k experts of every listed layer. */
+static int check_layer_sums(const mp_stats *s, int64_t top_k, mp_error *err)
+{
+    if (s->tokens > UINT64_MAX / (uint64_t)top_k)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field tokens: %llu x model.top_k %lld overflows", s->path,
+                       (unsigned long long)s->tokens, (long long)top_k);
+    uint64_t want = s->tokens * (uint64_t)top_k;
+    for (int l = 0; l < s->n_layers; l++) {
+        uint64_t sum = 0;
+        for (int e = 0; e < s->n_experts; e++)
+            sum += s->counts[(size_t)l * s->n_experts + e]; /* each <= tokens: no overflow */
+        if (sum != want)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: routing counts: layer %d sums to %llu, tokens %llu x model.top_k "
+                           "%lld gives %llu", s->path, s->layers[l], (unsigned long long)sum,
+                           (unsigned long long)s->tokens, (long long)top_k, (unsigned long long)want);
+    }
+    return MP_OK;
+}
+
+/* A linear's rows: its expert's routing count for layers.L.experts.E.*, else tokens. */
+static int check_rows(const mp_stats *s, int i, mp_error *err)
+{
+    const mp_stats_entry *e = &s->linears[i];
+    int layer, expert, end = 0;
+    bool routed = sscanf(e->name, "layers.%d.experts.%d.%n", &layer, &expert, &end) == 2 && end > 0;
+    uint64_t want = s->tokens;
+    if (routed) {
+        int row = mp_stats_layer_row(s, layer);
+        if (row < 0 || expert < 0 || expert >= s->n_experts)
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field linears[%d].name: \"%s\" names an expert the "
+                           "routing (routing.layers, routing.experts) does not have", s->path, i, e->name);
+        want = s->counts[(size_t)row * s->n_experts + expert];
+    }
+    if (e->rows != want)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field linears[%d].rows: %llu for %s, expected %llu (%s)",
+                       s->path, i, (unsigned long long)e->rows, e->name, (unsigned long long)want,
+                       routed ? "its routing count" : "tokens");
+    return MP_OK;
+}
+
+/* The counts against each other: tokens, routing counts, linear rows. */
+static int check_counts(const mp_stats *s, mp_error *err)
+{
+    int64_t top_k = 0;
+    int rc = read_model_counts(s, &top_k, err);
+    if (!rc) rc = check_tokens(s, err);
+    if (!rc) rc = check_layer_sums(s, top_k, err);
+    for (int i = 0; !rc && i < s->n_linears; i++)
+        rc = check_rows(s, i, err);
+    return rc;
+}
+
 static int verify_data(const mp_stats *s, mp_error *err)
 {
     enum { BUF = 1 << 20 };
@@ -431,6 +514,7 @@ int mp_stats_open(mp_stats *s, const char *path, bool verify, mp_error *err)
     if (!rc) rc = index_names(s, err);
     if (!rc && verify) rc = verify_data(s, err);
     if (!rc) rc = read_routing(s, err);
+    if (!rc) rc = check_counts(s, err);
     if (rc)
         mp_stats_close(s);
     return rc;
@@ -463,6 +547,45 @@ int mp_stats_read_linear(const mp_stats *s, int i, float *mean_sq, mp_error *err
         return mp_fail(err, MP_EXIT_INPUT, "%s: no linear %d (the file has %d)", s->path, i, s->n_linears);
     const mp_stats_entry *e = &s->linears[i];
     return mp_pread_full(s->fd, mean_sq, 4 * (uint64_t)e->cols, s->data_start + e->offset, s->path, err);
+}
+
+static int check_identity_against(const mp_stats *s, const mp_stats_model *m, mp_error *err)
+{
+    json_t *id = json_object_get(s->header, "model");
+    const char *arch = json_string_value(json_object_get(id, "architecture"));
+    if (!arch || strcmp(arch, m->architecture) != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s: header field model.architecture: profiled a %s, %s is a %s: the "
+                       "statistics must come from the same model", s->path, arch ? arch : "model of unknown "
+                       "architecture", m->path, m->architecture);
+    const char *keys[] = {"vocab", "hidden", "layers", "experts", "top_k"};
+    int want[] = {m->vocab, m->hidden, m->n_layers, m->n_experts, m->top_k};
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+        json_t *v = json_object_get(id, keys[k]);
+        if (!json_is_integer(v))
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field model.%s: expected an integer", s->path, keys[k]);
+        if (json_integer_value(v) != want[k])
+            return mp_fail(err, MP_EXIT_INPUT, "%s: header field model.%s is %lld, %d in %s: the statistics must come "
+                           "from the same model", s->path, keys[k], (long long)json_integer_value(v), want[k],
+                           m->path);
+    }
+    return MP_OK;
+}
+
+int mp_stats_check_model(const mp_stats *s, const mp_stats_model *m, mp_error *err)
+{
+    int rc = check_identity_against(s, m, err);
+    for (int li = 0; !rc && li < m->n_layers; li++)
+        if (m->moe[li] && mp_stats_layer_row(s, li) < 0)
+            rc = mp_fail(err, MP_EXIT_INPUT, "%s: header field routing.layers: no routing counts for layer %d, an "
+                         "MoE layer of %s", s->path, li, m->path);
+    for (int i = 0; !rc && i < m->n_linears; i++) {
+        int at = mp_stats_find(s, m->names[i]);
+        if (at >= 0 && s->linears[at].cols != m->cols[i])
+            rc = mp_fail(err, MP_EXIT_INPUT, "%s: header field linears[%d].cols: %lld for %s, which has %lld input "
+                         "channels in %s", s->path, at, (long long)s->linears[at].cols, m->names[i],
+                         (long long)m->cols[i], m->path);
+    }
+    return rc;
 }
 
 int mp_stats_layer_row(const mp_stats *s, int layer)

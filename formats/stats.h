@@ -68,14 +68,33 @@ typedef struct {
     mp_name_index index;
 } mp_stats;
 
-/* Validates prefix, header and index (exit 2 malformed, 3 checksum mismatch);
- * with verify_data also streams the data section through its checksum. */
+/* Validates prefix, header and index (exit 2 malformed, 3 checksum mismatch),
+ * and the counts against each other: tokens = text.n_chunks x text.ctx, every
+ * layer's routing counts sum to tokens x model.top_k, a linear's rows are tokens
+ * or, for a routed expert, its routing count; with verify_data also streams the
+ * data section through its checksum. */
 int mp_stats_open(mp_stats *s, const char *path, bool verify_data, mp_error *err);
 void mp_stats_close(mp_stats *s);
 /* Index of the linear named name, or -1. */
 int mp_stats_find(const mp_stats *s, const char *name);
 /* Reads linear i's cols mean squares into mean_sq. */
 int mp_stats_read_linear(const mp_stats *s, int i, float *mean_sq, mp_error *err);
+/* The model statistics are applied to, as mp_stats_check_model compares it. */
+typedef struct {
+    const char *path; /* the checkpoint, for messages */
+    const char *architecture;
+    int vocab, hidden, n_layers, n_experts, top_k;
+    const bool *moe;          /* [n_layers]: the MoE layers, which need routing counts */
+    int n_linears;
+    const char *const *names; /* the model's linears, canonical names */
+    const int64_t *cols;      /* their input channels */
+} mp_stats_model;
+
+/* The one check of a stats file against the model it is applied to: identity,
+ * routing counts for every MoE layer, and the width of every linear both have
+ * (exit 2, naming the file and the header field). */
+int mp_stats_check_model(const mp_stats *s, const mp_stats_model *m, mp_error *err);
+
 /* The row of layer in counts/mass (counts + row * n_experts), or -1 when the
  * file has no routing statistics for it. */
 int mp_stats_layer_row(const mp_stats *s, int layer);

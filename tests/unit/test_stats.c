@@ -18,10 +18,11 @@
 
 static char dir[64], path[96];
 
-/* 2 MoE layers (1 and 3) x 4 experts; linears of odd and even widths, one never seen. */
+/* 2 MoE layers (1 and 3) x 4 experts, top-2 over 5 tokens; linears of odd and even
+ * widths, one never seen. */
 static const int layers[2] = {1, 3};
-static const uint64_t counts[8] = {5, 3, 0, 2, 4, 4, 1, 1};
-static const double mass[8] = {2.5, 1.25, 0, 1.25, 2, 2, 0.5, 0.5};
+static const uint64_t counts[8] = {5, 3, 0, 2, 4, 4, 0, 2};
+static const double mass[8] = {2.5, 1.25, 0, 1.25, 2, 2, 0, 1};
 static float q_mean[3] = {1.5f, 0.25f, 3e-7f};
 static float down_mean[5] = {1, 2, 3, 4, 5};
 static float unseen_mean[8] = {0};
@@ -34,8 +35,9 @@ static const mp_stats_linear linears[3] = {
 static int write_sample(const char *to)
 {
     mp_stats_data d = {5, 2, layers, 4, counts, mass, 3, linears};
-    json_t *header = json_pack("{s:{s:s, s:i}, s:{s:s}}", "model", "architecture", "TestForCausalLM", "layers", 4,
-                               "text", "path", "calib.txt");
+    json_t *header = json_pack("{s:{s:s, s:i, s:i, s:i}, s:{s:s, s:i, s:i}}", "model", "architecture",
+                               "TestForCausalLM", "layers", 4, "experts", 4, "top_k", 2, "text", "path", "calib.txt",
+                               "ctx", 5, "n_chunks", 1);
     mp_error err = {0};
     return mp_stats_write(to, header, &d, &err);
 }
@@ -198,8 +200,8 @@ static void set_field(json_t *root, const char *where, const char *key, json_t *
     int i;
     if (sscanf(where, "linears[%d]", &i) == 1)
         obj = json_array_get(json_object_get(root, "linears"), (size_t)i);
-    else if (strcmp(where, "routing") == 0)
-        obj = json_object_get(root, "routing");
+    else if (where[0])
+        obj = json_object_get(root, where);
     json_object_set_new(obj, key, value);
 }
 
@@ -230,6 +232,17 @@ static void test_bad_fields(void **state)
         {"linears[2]", "name", json_string("layers.1.attn.q"), "appears twice"},
         {"linears[0]", "name", json_integer(3), "header field linears[0].name"},
         {"linears[1]", "rows", json_string("5"), "header field linears[1].rows"},
+        /* The counts against each other. */
+        {"", "tokens", json_integer(6), "header field tokens: 6, text.n_chunks 1 x text.ctx 5"},
+        {"text", "ctx", json_integer(4), "header field tokens: 5, text.n_chunks 1 x text.ctx 4"},
+        {"text", "n_chunks", json_null(), "header field text.n_chunks"},
+        {"model", "top_k", json_integer(1), "layer 1 sums to 10"},
+        {"model", "experts", json_integer(8), "header field model.experts"},
+        {"model", "layers", json_integer(3), "header field routing.layers[1]: layer 3"},
+        {"linears[0]", "rows", json_integer(4), "header field linears[0].rows: 4 for layers.1.attn.q, expected 5"},
+        {"linears[1]", "rows", json_integer(4), "header field linears[1].rows: 4 for layers.1.experts.0.down"},
+        {"linears[2]", "name", json_string("layers.2.experts.0.gate"), "header field linears[2].name"},
+        {"linears[2]", "name", json_string("layers.3.experts.4.gate"), "header field linears[2].name"},
     };
     char bad[128], msg[1024];
     snprintf(bad, sizeof bad, "%s/bad.stats", dir);
