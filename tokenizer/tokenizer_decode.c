@@ -44,7 +44,7 @@ static void join(const mp_pieces *list, const char *sep, mp_pieces *text)
     for (size_t i = 0; i < list->n; i++) {
         if (i > 0)
             mp_pieces_append(text, sep, strlen(sep));
-        mp_pieces_append(text, list->buf + list->off[i], list->len[i]);
+        mp_pieces_append(text, mp_pieces_at(list, i), list->len[i]);
     }
     mp_pieces_append(text, "", 1);
     if (!text->oom)

@@ -79,9 +79,10 @@ void mp_pieces_free(mp_pieces *p)
     memset(p, 0, sizeof *p);
 }
 
-static const char *piece(const mp_pieces *p, size_t i)
+const char *mp_pieces_at(const mp_pieces *p, size_t i)
 {
-    return p->buf + p->off[i];
+    /* a list of empty strings has no buffer: NULL + 0 is undefined */
+    return p->buf ? p->buf + p->off[i] : "";
 }
 
 /* Appends s with every pat replaced by with, as Rust's str::replace does: an empty
@@ -172,7 +173,7 @@ static void byte_level(const mp_pieces *in, mp_pieces *out)
 {
     mp_pieces bytes = {0};
     for (size_t t = 0; t < in->n; t++) {
-        const char *s = piece(in, t);
+        const char *s = mp_pieces_at(in, t);
         size_t start = bytes.used, i = 0;
         bool outside = false;
         while (i < in->len[t] && !outside) {
@@ -232,7 +233,7 @@ static void byte_fallback(const mp_pieces *in, mp_pieces *out)
 {
     mp_pieces run = {0};
     for (size_t t = 0; t < in->n; t++) {
-        int b = mp_dec_byte_token(piece(in, t), in->len[t]);
+        int b = mp_dec_byte_token(mp_pieces_at(in, t), in->len[t]);
         if (b >= 0) {
             char c = (char)b;
             put(&run, &c, 1);
@@ -240,7 +241,7 @@ static void byte_fallback(const mp_pieces *in, mp_pieces *out)
         }
         flush_bytes(out, run.buf, run.used);
         run.used = 0;
-        mp_pieces_push(out, piece(in, t), in->len[t]);
+        mp_pieces_push(out, mp_pieces_at(in, t), in->len[t]);
     }
     flush_bytes(out, run.buf, run.used);
     out->oom |= run.oom;
@@ -252,7 +253,7 @@ static void byte_fallback(const mp_pieces *in, mp_pieces *out)
 static void metaspace(const mp_dec_step *st, const mp_pieces *in, mp_pieces *out)
 {
     for (size_t t = 0; t < in->n; t++) {
-        const char *s = piece(in, t);
+        const char *s = mp_pieces_at(in, t);
         size_t start = out->used;
         for (size_t i = 0; i < in->len[t];) {
             uint32_t cp;
@@ -345,7 +346,7 @@ static void wordpiece(const mp_dec_step *st, const mp_pieces *in, mp_pieces *out
     size_t prefix_len = strlen(st->text);
     mp_pieces tmp = {0};
     for (size_t t = 0; t < in->n; t++) {
-        const char *s = piece(in, t);
+        const char *s = mp_pieces_at(in, t);
         size_t len = in->len[t];
         mp_pieces_clear(&tmp);
         if (t > 0 && len >= prefix_len && memcmp(s, st->text, prefix_len) == 0) {
@@ -370,7 +371,7 @@ static void bpe_suffix(const mp_dec_step *st, const mp_pieces *in, mp_pieces *ou
     for (size_t t = 0; t < in->n; t++) {
         size_t start = out->used;
         const char *with = t + 1 == in->n ? "" : " ";
-        put_replaced(out, piece(in, t), in->len[t], st->text, strlen(st->text), with, strlen(with));
+        put_replaced(out, mp_pieces_at(in, t), in->len[t], st->text, strlen(st->text), with, strlen(with));
         end_piece(out, start);
     }
 }
@@ -379,9 +380,9 @@ static void ctc(const mp_dec_step *st, const mp_pieces *in, mp_pieces *out)
 {
     mp_pieces a = {0}, b = {0};
     for (size_t t = 0; t < in->n; t++) {
-        const char *s = piece(in, t);
+        const char *s = mp_pieces_at(in, t);
         size_t len = in->len[t];
-        if (t > 0 && in->len[t - 1] == len && memcmp(piece(in, t - 1), s, len) == 0)
+        if (t > 0 && in->len[t - 1] == len && memcmp(mp_pieces_at(in, t - 1), s, len) == 0)
             continue; /* repeats are one token */
         mp_pieces_clear(&a);
         mp_pieces_clear(&b);
@@ -405,7 +406,7 @@ static int replace(const mp_dec_step *st, const mp_pieces *in, mp_pieces *out)
     for (size_t t = 0; t < in->n; t++) {
         char *s;
         size_t len;
-        if (mp_normalize(&st->replace, 1, piece(in, t), in->len[t], &s, &len) != 0)
+        if (mp_normalize(&st->replace, 1, mp_pieces_at(in, t), in->len[t], &s, &len) != 0)
             return -1;
         mp_pieces_push(out, s, len);
         free(s);
@@ -423,13 +424,13 @@ static int apply(const mp_dec_step *st, const mp_pieces *in, mp_pieces *out)
     case MP_DEC_FUSE: {
         size_t start = out->used;
         for (size_t t = 0; t < in->n; t++)
-            put(out, piece(in, t), in->len[t]);
+            put(out, mp_pieces_at(in, t), in->len[t]);
         end_piece(out, start);
         break;
     }
     case MP_DEC_STRIP:
         for (size_t t = 0; t < in->n; t++)
-            strip(st, piece(in, t), in->len[t], out);
+            strip(st, mp_pieces_at(in, t), in->len[t], out);
         break;
     case MP_DEC_WORDPIECE: wordpiece(st, in, out); break;
     case MP_DEC_BPE: bpe_suffix(st, in, out); break;

@@ -52,6 +52,8 @@ void mp_pieces_free(mp_pieces *p);
 void mp_pieces_append(mp_pieces *p, const char *s, size_t len);
 /* Appends s[0..len) as a new string. */
 void mp_pieces_push(mp_pieces *p, const char *s, size_t len);
+/* The i-th string (len[i] bytes). */
+const char *mp_pieces_at(const mp_pieces *p, size_t i);
 
 /* Runs the steps on *list (valid UTF-8 strings); the result replaces *list, spare is
  * scratch space. Returns 0, or -1 when out of memory or a regex fails. */
