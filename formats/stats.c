@@ -311,7 +311,7 @@ static int read_linears(mp_stats *s, mp_error *err)
         json_t *e = json_array_get(list, (size_t)i);
         const char *name = json_string_value(json_object_get(e, "name"));
         char where[48];
-        int64_t cols, rows, offset;
+        int64_t cols = 0, rows = 0, offset = 0;
         snprintf(where, sizeof where, "linears[%d].", i);
         if (!name || !name[0] || strlen(name) > MAX_NAME)
             return mp_fail(err, MP_EXIT_INPUT, "%s: header field %sname: expected a name of 1 to %d bytes", s->path,
