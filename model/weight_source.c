@@ -75,6 +75,11 @@ const mp_config *mp_wsrc_config(const mp_weight_source *s)
     return s->is_pack ? &s->pack_cfg : &s->ckpt.model.cfg;
 }
 
+bool mp_wsrc_pruned(const mp_weight_source *s)
+{
+    return s->is_pack && json_is_object(json_object_get(json_object_get(s->pack.manifest, "provenance"), "prune"));
+}
+
 static int find(const mp_weight_source *s, const char *name)
 {
     if (s->is_pack)
