@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../formats/pack.h"
+#include "../model/pack_open.h"
 #include "../quant/policy.h"
 #include "inspect_pack.h"
 
@@ -92,7 +92,7 @@ static void print_text(const mp_pack *p, const tally *enc, int n_enc, const tall
 int mp_inspect_pack(const char *path, bool json, mp_error *err)
 {
     mp_pack p;
-    int rc = mp_pack_open(&p, path, err);
+    int rc = mp_model_pack_open(&p, path, false, err);
     if (rc != MP_OK)
         return rc;
     tally enc[16] = {0}, cls[N_CLASSES] = {0}, all = {.name = "all"};

@@ -13,6 +13,7 @@
 #include "../core/cli.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
+#include "../model/pack_open.h"
 #include "convert_calib.h"
 #include "convert_commands.h"
 #include "pack_summary.h"
@@ -117,7 +118,7 @@ static int open_input(const quant_opts *o, mp_pack *p, mp_error *err)
                        "%s: a checkpoint, not a pack (no manifest.json): moepack convert makes a pack of it", o->in);
     if (!mp_is_pack(o->in))
         return mp_fail(err, MP_EXIT_INPUT, "%s: not a pack (no manifest.json)", o->in);
-    int rc = mp_pack_open(p, o->in, err);
+    int rc = mp_model_pack_open(p, o->in, false, err);
     /* convert makes at most MP_TIERS_MAX, and the signal cleanup names that many tier files */
     if (rc == MP_OK && p->n_tiers > MP_TIERS_MAX) {
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: %d tiers, at most %d are supported", o->in, p->n_tiers, MP_TIERS_MAX);
@@ -211,7 +212,7 @@ static int quant_record(const quant_opts *o, const mp_pack *p, int r, uint8_t *r
                         quant_stats *s, mp_error *err)
 {
     const mp_pack_record *rec = &p->records[r];
-    int rc = mp_pack_read_record(p, r, raw, true, err);
+    int rc = mp_pack_read_record(p, r, raw, err);
     if (rc == MP_OK)
         rc = mp_pack_record_begin(w, rec->tier, rec->layer, rec->expert, err);
     for (int k = 0; k < rec->n_parts && rc == MP_OK; k++)

@@ -19,7 +19,7 @@ static int read_tier0(mp_decoder *d, mp_error *err)
         d->tier0[r] = malloc(p->records[r].raw_length ? p->records[r].raw_length : 1);
         if (!d->tier0[r])
             return mp_fail(err, MP_EXIT_IO, "%s: out of memory reading tier 0", p->dir);
-        int rc = mp_pack_read_record(p, r, d->tier0[r], true, err);
+        int rc = mp_pack_read_record(p, r, d->tier0[r], err);
         if (rc)
             return rc;
         d->tier0_bytes += p->records[r].raw_length;

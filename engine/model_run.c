@@ -69,15 +69,21 @@ json_t *mp_model_identity(const mp_config *cfg)
                      cfg->n_layers, "experts", cfg->routing.n_experts, "top_k", cfg->routing.top_k);
 }
 
-const char *mp_model_identity_differs(json_t *a, json_t *b, char *why, size_t cap)
+const char *mp_model_identity_differs(json_t *a, json_t *b, bool b_pruned, char *why, size_t cap)
 {
     const char *key;
     json_t *va;
     json_object_foreach(a, key, va) {
         json_t *vb = json_object_get(b, key);
         /* fewer experts in b: a pruned pack of a's model (moepack prune) */
-        if (vb && strcmp(key, "experts") == 0 && json_integer_value(vb) <= json_integer_value(va))
+        bool fewer_experts = vb && strcmp(key, "experts") == 0 && json_integer_value(vb) < json_integer_value(va);
+        if (fewer_experts && b_pruned)
             continue;
+        if (fewer_experts) {
+            snprintf(why, cap, "experts %lld vs %lld, and the pack's manifest has no provenance.prune",
+                     (long long)json_integer_value(va), (long long)json_integer_value(vb));
+            return why;
+        }
         if (!vb || !json_equal(va, vb)) {
             char *ta = json_dumps(va, JSON_ENCODE_ANY), *tb = vb ? json_dumps(vb, JSON_ENCODE_ANY) : NULL;
             snprintf(why, cap, "%s %s vs %s", key, ta ? ta : "?", tb ? tb : "absent");

@@ -33,7 +33,9 @@ int mp_embed_chunks(mp_engine *e, const mp_chunks *c, int n_chunks, int ctx, int
 
 /* The model's identity as written into reference files and checked against them. */
 json_t *mp_model_identity(const mp_config *cfg);
-/* NULL when the identities agree, else which field differs (into why). */
-const char *mp_model_identity_differs(json_t *a, json_t *b, char *why, size_t cap);
+/* NULL when the identities agree, else which field differs (into why). b may have
+ * fewer experts than a only when b_pruned: a pack that moepack prune made from a's
+ * model says so in its manifest (provenance.prune). */
+const char *mp_model_identity_differs(json_t *a, json_t *b, bool b_pruned, char *why, size_t cap);
 
 #endif

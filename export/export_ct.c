@@ -14,6 +14,7 @@
 #include "../core/fileio.h"
 #include "../core/outdir.h"
 #include "../core/progress.h"
+#include "../model/pack_open.h"
 #include "ct_config.h"
 #include "ct_plan.h"
 #include "ct_tensors.h"
@@ -41,7 +42,7 @@ static int part_bytes(record_cache *c, int tensor, const uint8_t **part, mp_erro
             c->cap = r->raw_length;
         }
         c->record = -1;
-        int rc = mp_pack_read_record(c->pack, t->record, c->raw, true, err);
+        int rc = mp_pack_read_record(c->pack, t->record, c->raw, err);
         if (rc != MP_OK)
             return rc;
         c->record = t->record;
@@ -185,7 +186,7 @@ int mp_export_compressed_tensors(const mp_export_options *o, mp_error *err)
     if (!o->force && lstat(o->out, &st) == 0) /* before any work; checked again at the rename */
         return mp_fail(err, MP_EXIT_INPUT, "%s already exists (use --force to replace it)", o->out);
     mp_pack pack;
-    int rc = mp_pack_open(&pack, o->pack, err);
+    int rc = mp_model_pack_open(&pack, o->pack, false, err);
     if (rc != MP_OK)
         return rc;
     ct_plan plan;

@@ -10,6 +10,7 @@
 #include "../core/fileio.h"
 #include "../core/json.h"
 #include "../formats/ggml_blocks.h"
+#include "../model/pack_open.h"
 #include "export.h"
 #include "gguf_export.h"
 
@@ -44,7 +45,7 @@ static int open_inputs(export_job *j, const char *dir, mp_error *err)
     if (!mp_is_pack(dir))
         return mp_fail(err, MP_EXIT_INPUT, "%s: not a pack (no manifest.json); export reads packs made by moepack "
                        "convert", dir);
-    int rc = mp_pack_open(&j->pack, dir, err);
+    int rc = mp_model_pack_open(&j->pack, dir, false, err);
     if (rc)
         return rc;
     j->pack_open = true;

@@ -78,7 +78,7 @@ static int read_part(gg_data *d, int tensor, const uint8_t **bytes, mp_error *er
         d->cached_record = -1;
         int rc = grow((void **)&d->record, &d->record_cap, r->raw_length + 1, err);
         if (!rc)
-            rc = mp_pack_read_record(pack, pt->record, d->record, true, err);
+            rc = mp_pack_read_record(pack, pt->record, d->record, err);
         if (rc)
             return rc;
         d->cached_record = pt->record;

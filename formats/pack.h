@@ -1,6 +1,6 @@
 /* The pack (docs/FORMAT.md): a directory with manifest.json, manifest.xxh3 and tier
  * files of checksummed records. The writer streams records; the reader validates
- * structure on open and checksums on request. */
+ * structure on open and checksums on every read. */
 #ifndef MP_PACK_H
 #define MP_PACK_H
 
@@ -95,7 +95,9 @@ typedef struct {
 /* True when dir looks like a pack (has manifest.json). */
 bool mp_is_pack(const char *dir);
 /* Reads and validates the manifest and tier headers (exit 2 for a malformed pack,
- * 3 for a checksum mismatch of the manifest or a tier header). */
+ * 3 for a checksum mismatch of the manifest or a tier header). That tensor names
+ * belong to the manifest's model is the model layer's check: commands open packs
+ * through mp_model_pack_open (model/pack_open.h). */
 int mp_pack_open(mp_pack *p, const char *dir, mp_error *err);
 /* As mp_pack_open, but the expert tier files (tiers >= 1) are neither opened nor
  * checked: a runtime that pages experts opens them at first need (mp_pack_tier_open),
@@ -106,14 +108,15 @@ void mp_pack_close(mp_pack *p);
  * checking its size and header against the manifest; failure is exit 3 naming rec. */
 int mp_pack_tier_open(const mp_pack *p, int rec, int *fd, mp_error *err);
 int mp_pack_find(const mp_pack *p, const char *name);
-/* Reads record rec into raw (raw_length bytes): stored bytes, checksum when verify,
- * zstd and the byte-plane inverse. A mismatch is exit 3 naming the record. A
- * deferred tier is opened and checked for the read. */
-int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, bool verify, mp_error *err);
+/* Reads record rec into raw (raw_length bytes): stored bytes, checksum, zstd and the
+ * byte-plane inverse. A mismatch is exit 3 naming the record. Every read checks:
+ * XXH3 costs a small fraction of the read itself, and a reader that skipped it would
+ * compute with corrupt weights. A deferred tier is opened and checked for the read. */
+int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, mp_error *err);
 /* The second half of mp_pack_read_record, for callers that read the stored bytes
- * (length) themselves: checksum when verify, then zstd and the byte-plane inverse
- * into raw; without zstd the bytes are copied, or left in place when stored == raw. */
-int mp_pack_decode_record(const mp_pack *p, int rec, const uint8_t *stored, uint8_t *raw, bool verify, mp_error *err);
+ * (length) themselves: checksum, then zstd and the byte-plane inverse into raw;
+ * without zstd the bytes are copied, or left in place when stored == raw. */
+int mp_pack_decode_record(const mp_pack *p, int rec, const uint8_t *stored, uint8_t *raw, mp_error *err);
 /* Checks that every byte of tier t outside its records and header is zero. */
 int mp_pack_check_padding(const mp_pack *p, int t, mp_error *err);
 /* "tier-1.bin record 17 (layer 2 expert 5)" for messages. */

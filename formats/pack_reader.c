@@ -1,5 +1,5 @@
 /* Pack reader: the manifest and tier headers are validated on open, so later
- * reads can trust offsets and sizes; record checksums are verified on request. */
+ * reads can trust offsets, sizes and names; every record read is checksummed. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +15,14 @@
 #include "pack.h"
 
 #define MAX_MANIFEST_BYTES (1ull << 30)
+/* A zstd block of at most 128 KiB takes at least 4 bytes (header + RLE byte), so no
+ * frame decodes to more than 32768 times its length: a larger raw_length is a lie
+ * that would only make readers allocate it. */
+#define MAX_ZSTD_RATIO 32768
+/* Shapes: each dimension an int32, and few enough values that layouts fit in u64. */
+#define MAX_DIM 2147483647ll
+#define MAX_VALUES (1ull << 40)
+#define MAX_NAME_INDEX (1 << 24)
 
 bool mp_is_pack(const char *dir)
 {
@@ -58,13 +66,13 @@ static int field_int(json_t *obj, const char *key, int min, int max, int *out)
     return 0;
 }
 
+/* Exactly 16 lowercase hex digits, as written: "A" for "a" is a changed byte. */
 static int parse_hex64(const char *s, uint64_t *out)
 {
-    char *end;
-    if (!s || strlen(s) != 16)
+    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
         return -1;
-    *out = strtoull(s, &end, 16);
-    return *end == '\0' ? 0 : -1;
+    *out = strtoull(s, NULL, 16);
+    return 0;
 }
 
 static int load_manifest(mp_pack *p, mp_error *err)
@@ -76,8 +84,8 @@ static int load_manifest(mp_pack *p, mp_error *err)
     int rc = mp_read_small_file(path, MAX_MANIFEST_BYTES, &text, &len, err);
     if (rc == MP_OK)
         rc = mp_read_small_file(sum_path, 64, &sum, &sum_len, err);
-    if (rc == MP_OK && (sum_len < 16 || (sum[16] = '\0', parse_hex64(sum, &want)) != 0))
-        rc = mp_fail(err, MP_EXIT_INPUT, "%s: expected 16 hex digits", sum_path);
+    if (rc == MP_OK && (sum_len != 17 || sum[16] != '\n' || (sum[16] = '\0', parse_hex64(sum, &want)) != 0))
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: expected 16 lowercase hex digits and a newline", sum_path);
     if (rc == MP_OK && XXH3_64bits(text, len) != want)
         rc = mp_fail(err, MP_EXIT_IO, "%s: checksum %016" PRIx64 " does not match manifest.xxh3 (%016" PRIx64 "): the manifest is corrupt",
                      path, XXH3_64bits(text, len), want);
@@ -135,6 +143,9 @@ static int parse_tier_entry(mp_pack *p, int i, json_t *entry, mp_error *err)
         field_int(entry, "records", 0, 1 << 30, &t->n_records) != 0 || !json_is_string(codec))
         return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tiers[%d]: expected index %d, file \"%s\", bytes, records, codec",
                        p->dir, i, i, expected);
+    if (strcmp(json_string_value(codec), "zstd") != 0 && strcmp(json_string_value(codec), "none") != 0)
+        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tiers[%d]: codec \"%s\" is not none or zstd", p->dir, i,
+                       json_string_value(codec));
     t->zstd = strcmp(json_string_value(codec), "zstd") == 0;
     t->path = mp_path_join(p->dir, expected);
     return t->path ? MP_OK : mp_fail(err, MP_EXIT_IO, "%s: out of memory", p->dir);
@@ -242,7 +253,15 @@ static int parse_record(mp_pack *p, int i, json_t *e, mp_error *err)
     if (!r->zstd && (strcmp(json_string_value(codec), "none") != 0 || r->length != r->raw_length))
         return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d]: codec must be none (length = raw_length) or zstd",
                        p->dir, i);
-    return parse_parts(p, i, json_object_get(e, "parts"), err);
+    if (r->zstd && r->raw_length / MAX_ZSTD_RATIO > r->length)
+        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d]: raw_length %llu is more than a zstd frame of %llu bytes can hold",
+                       p->dir, i, (unsigned long long)r->raw_length, (unsigned long long)r->length);
+    int rc = parse_parts(p, i, json_object_get(e, "parts"), err);
+    const mp_pack_part *last = rc == MP_OK ? &r->parts[r->n_parts - 1] : NULL;
+    if (last && last->offset + last->length != r->raw_length)
+        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d]: raw_length %llu, its last part ends at %llu",
+                       p->dir, i, (unsigned long long)r->raw_length, (unsigned long long)(last->offset + last->length));
+    return rc;
 }
 
 /* Records of a tier are aligned, in increasing order, inside the file, and the
@@ -343,10 +362,15 @@ static int parse_tensor(mp_pack *p, int i, json_t *e, mp_error *err)
     t->source = json_string_value(source);
     t->ndim = (int)json_array_size(shape);
     json_t *d0 = json_array_get(shape, 0), *d1 = json_array_get(shape, (size_t)t->ndim - 1);
-    if (!json_is_integer(d0) || !json_is_integer(d1) || json_integer_value(d0) < 1 || json_integer_value(d1) < 1)
-        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tensor '%s': dimensions must be positive integers", p->dir, t->name);
+    if (!json_is_integer(d0) || !json_is_integer(d1) || json_integer_value(d0) < 1 || json_integer_value(d1) < 1 ||
+        json_integer_value(d0) > MAX_DIM || json_integer_value(d1) > MAX_DIM)
+        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tensor '%s': dimensions must be integers in 1..%lld", p->dir,
+                       t->name, MAX_DIM);
     t->rows = t->ndim == 2 ? json_integer_value(d0) : 1;
     t->cols = json_integer_value(d1);
+    if ((uint64_t)t->rows * (uint64_t)t->cols > MAX_VALUES)
+        return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tensor '%s': shape [%lld, %lld] holds more than 2^40 values",
+                       p->dir, t->name, (long long)t->rows, (long long)t->cols);
     if (parse_encoding(e, &t->enc) != 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tensor '%s': unknown encoding", p->dir, t->name);
     if (mp_encoding_unfit(&t->enc, t->rows, t->cols, why, sizeof why))
@@ -377,6 +401,80 @@ static int parse_tensors(mp_pack *p, mp_error *err)
     return MP_OK;
 }
 
+/* "N." at *s, N a decimal without sign or leading zero: N, with *s moved past the
+ * dot; -1 otherwise. */
+static int take_index(const char **s)
+{
+    const char *c = *s;
+    int v = 0;
+    if (*c < '0' || *c > '9' || (c[0] == '0' && c[1] != '.'))
+        return -1;
+    for (; *c >= '0' && *c <= '9'; c++)
+        if ((v = v * 10 + (*c - '0')) > MAX_NAME_INDEX)
+            return -1;
+    if (*c != '.')
+        return -1;
+    *s = c + 1;
+    return v;
+}
+
+/* The layer and routed expert a tensor belongs to by its name (FORMAT.md "Tensor
+ * names" and "Records"): layers.L.… is layer L, mtp.J.… layer n_layers + J, with
+ * experts.E.… expert E; any other name -1, -1. -1 for a malformed index. */
+static int place_of_name(const char *name, int n_layers, int *layer, int *expert)
+{
+    const char *s = name;
+    int base = 0;
+    *layer = *expert = -1;
+    if (strncmp(s, "mtp.", 4) == 0 && n_layers >= 0) {
+        s += 4;
+        base = n_layers;
+    } else if (strncmp(s, "layers.", 7) == 0) {
+        s += 7;
+    } else {
+        return strncmp(s, "mtp.", 4) == 0 ? -1 : 0; /* mtp without the model's layer count */
+    }
+    int index = take_index(&s);
+    if (index < 0)
+        return -1;
+    *layer = base + index;
+    if (strncmp(s, "experts.", 8) != 0)
+        return 0;
+    s += 8;
+    *expert = take_index(&s);
+    return *expert >= 0 ? 0 : -1;
+}
+
+/* The model's layer count, which places MTP layers after the others; -1 if absent. */
+static int manifest_layers(const mp_pack *p)
+{
+    int n = -1;
+    if (field_int(json_object_get(p->manifest, "model"), "layers", 0, MAX_NAME_INDEX, &n) != 0)
+        return -1;
+    return n;
+}
+
+/* Each part is its tensor's one place, and a record's layer and expert are those of
+ * the tensors it holds, so a reader looking up an expert by either finds the same bytes. */
+static int check_record_contents(const mp_pack *p, int i, int n_layers, mp_error *err)
+{
+    const mp_pack_record *r = &p->records[i];
+    for (int k = 0; k < r->n_parts; k++) {
+        const mp_pack_tensor *t = &p->tensors[r->parts[k].tensor];
+        int layer, expert;
+        if (t->record != i || t->part != k)
+            return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d].parts[%d]: tensor '%s' is stored in records[%d].parts[%d]",
+                           p->dir, i, k, t->name, t->record, t->part);
+        if (place_of_name(t->name, n_layers, &layer, &expert) != 0)
+            return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tensor '%s': malformed layer or expert index in the name%s",
+                           p->dir, t->name, n_layers < 0 ? " (or an MTP name without model.layers)" : "");
+        if (layer != r->layer || expert != r->expert)
+            return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: records[%d]: layer %d expert %d, but its tensor '%s' is of layer %d expert %d",
+                           p->dir, i, r->layer, r->expert, t->name, layer, expert);
+    }
+    return MP_OK;
+}
+
 static int finish_tensors(mp_pack *p, mp_error *err)
 {
     json_t *tensors = json_object_get(p->manifest, "tensors");
@@ -391,6 +489,12 @@ static int finish_tensors(mp_pack *p, mp_error *err)
     for (int i = 0; i < p->n_tensors; i++)
         if (mp_name_index_find(&p->index, p->names, p->names[i]) != i)
             return mp_fail(err, MP_EXIT_INPUT, "%s/manifest.json: tensor '%s' listed twice", p->dir, p->names[i]);
+    int n_layers = manifest_layers(p);
+    for (int i = 0; i < p->n_records; i++) {
+        int rc = check_record_contents(p, i, n_layers, err);
+        if (rc != MP_OK)
+            return rc;
+    }
     return MP_OK;
 }
 
@@ -476,10 +580,10 @@ static int decompress_record(const mp_pack *p, int rec, const uint8_t *stored, u
     return MP_OK;
 }
 
-int mp_pack_decode_record(const mp_pack *p, int rec, const uint8_t *stored, uint8_t *raw, bool verify, mp_error *err)
+int mp_pack_decode_record(const mp_pack *p, int rec, const uint8_t *stored, uint8_t *raw, mp_error *err)
 {
     const mp_pack_record *r = &p->records[rec];
-    if (verify && XXH3_64bits(stored, r->length) != r->xxh3) {
+    if (XXH3_64bits(stored, r->length) != r->xxh3) {
         char label[160];
         mp_pack_record_label(p, rec, label, sizeof label);
         return mp_fail(err, MP_EXIT_IO, "%s: %s: checksum mismatch, the record is corrupt", p->dir, label);
@@ -507,7 +611,7 @@ static int read_stored(const mp_pack *p, int rec, uint8_t *stored, mp_error *err
     return rc;
 }
 
-int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, bool verify, mp_error *err)
+int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, mp_error *err)
 {
     const mp_pack_record *r = &p->records[rec];
     uint8_t *stored = r->zstd ? malloc(r->length ? r->length : 1) : raw;
@@ -515,7 +619,7 @@ int mp_pack_read_record(const mp_pack *p, int rec, uint8_t *raw, bool verify, mp
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", p->dir);
     int rc = read_stored(p, rec, stored, err);
     if (rc == MP_OK)
-        rc = mp_pack_decode_record(p, rec, stored, raw, verify, err);
+        rc = mp_pack_decode_record(p, rec, stored, raw, err);
     if (r->zstd)
         free(stored);
     return rc;

@@ -5,11 +5,12 @@
 #include <string.h>
 
 #include "../core/fileio.h"
+#include "pack_open.h"
 #include "weights.h"
 
 static int open_pack(mp_weight_source *s, const char *path, mp_error *err)
 {
-    int rc = mp_pack_open(&s->pack, path, err);
+    int rc = mp_model_pack_open(&s->pack, path, false, err);
     if (rc)
         return rc;
     char *cfg_path = mp_path_join(path, "config.json");
@@ -74,6 +75,11 @@ const mp_config *mp_wsrc_config(const mp_weight_source *s)
     return s->is_pack ? &s->pack_cfg : &s->ckpt.model.cfg;
 }
 
+bool mp_wsrc_pruned(const mp_weight_source *s)
+{
+    return s->is_pack && json_is_object(json_object_get(json_object_get(s->pack.manifest, "provenance"), "prune"));
+}
+
 static int find(const mp_weight_source *s, const char *name)
 {
     if (s->is_pack)
@@ -114,7 +120,7 @@ static int read_pack_tensor(mp_weight_source *s, int i, float *out, mp_error *er
             s->raw_cap = r->raw_length;
         }
         s->cached_record = -1;
-        int rc = mp_pack_read_record(&s->pack, t->record, s->raw, false, err);
+        int rc = mp_pack_read_record(&s->pack, t->record, s->raw, err);
         if (rc)
             return rc;
         s->cached_record = t->record;

@@ -29,6 +29,9 @@ typedef struct {
 int mp_wsrc_open(mp_weight_source *s, const char *path, mp_error *err);
 void mp_wsrc_close(mp_weight_source *s);
 const mp_config *mp_wsrc_config(const mp_weight_source *s);
+/* A pack whose manifest says moepack prune made it (provenance.prune): it may hold
+ * fewer experts than the model it was made from. */
+bool mp_wsrc_pruned(const mp_weight_source *s);
 bool mp_wsrc_has(const mp_weight_source *s, const char *name);
 /* Shape of a tensor ([1, n] for vectors); -1 when absent. */
 int mp_wsrc_shape(const mp_weight_source *s, const char *name, int64_t *rows, int64_t *cols);

@@ -19,6 +19,7 @@
 #include "../core/outdir.h"
 #include "../core/version.h"
 #include "../model/model.h"
+#include "../model/pack_open.h"
 #include "../quant/policy.h"
 #include "merge.h"
 #include "prune_commands.h"
@@ -211,7 +212,7 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
 
 static int open_input(const prune_opts *o, mp_pack *p, mp_config *cfg, mp_error *err)
 {
-    int rc = mp_pack_open(p, o->pack, err);
+    int rc = mp_model_pack_open(p, o->pack, false, err);
     if (rc != MP_OK)
         return rc;
     char *path = mp_path_join(o->pack, "config.json");
@@ -480,7 +481,7 @@ static int write_refit(const prune_opts *o, const mp_pack *p, int n_layers, cons
     int rc = mp_prune_write(p, plan, &wo, written, err);
     mp_pack pruned;
     mp_stage routers = {.fd = -1};
-    if (rc == MP_OK && (rc = mp_pack_open(&pruned, tmp, err)) != MP_OK)
+    if (rc == MP_OK && (rc = mp_model_pack_open(&pruned, tmp, false, err)) != MP_OK)
         mp_remove_tree(tmp);
     if (rc != MP_OK) {
         mp_cleanup_scratch(NULL);

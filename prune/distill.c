@@ -11,6 +11,7 @@
 #include "../core/fileio.h"
 #include "../core/version.h"
 #include "../model/model.h"
+#include "../model/pack_open.h"
 
 static int read_config(const char *dir, mp_config *cfg, mp_error *err)
 {
@@ -178,7 +179,7 @@ int mp_distill(const mp_distill_options *o, mp_distill_result *r, mp_error *err)
     if (rc == MP_OK)
         rc = same_model(o, &t, &s, err);
     mp_pack p;
-    bool opened = rc == MP_OK && (rc = mp_pack_open(&p, o->student, err)) == MP_OK;
+    bool opened = rc == MP_OK && (rc = mp_model_pack_open(&p, o->student, false, err)) == MP_OK;
     int *map = NULL;
     if (rc == MP_OK)
         rc = expert_map(o, &p, &t, &s, &map, err);

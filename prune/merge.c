@@ -33,7 +33,7 @@ static int decode_member(merge_job *j, int layer, int member, float **values, mp
     int r = expert_record(in, layer, member);
     if (r < 0)
         return mp_fail(err, MP_EXIT_INPUT, "%s: no record of layer %d expert %d", in->dir, layer, member);
-    int rc = mp_pack_read_record(in, r, j->raw, true, err);
+    int rc = mp_pack_read_record(in, r, j->raw, err);
     for (int p = 0; p < j->target->n_parts && rc == MP_OK; p++) {
         const mp_pack_tensor *t = &in->tensors[j->target->parts[p].tensor];
         char name[256];

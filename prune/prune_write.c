@@ -164,7 +164,7 @@ static int write_records(const mp_pack *in, const mp_prune_plan *plan, const mp_
         const mp_prune_layer *L = rec->expert >= 0 ? mp_prune_plan_find(plan, rec->layer) : NULL;
         bool dropped = L && L->new_id[rec->expert] < 0;
         if (!dropped) /* a dropped expert is never read */
-            rc = mp_pack_read_record(in, r, raw, true, err);
+            rc = mp_pack_read_record(in, r, raw, err);
         if (rc == MP_OK)
             rc = write_record(in, r, raw, plan, o, w, s, err);
         mp_progress_add(&progress, rec->raw_length);

@@ -254,7 +254,7 @@ static int load(mp_expert_cache *c, slot *s, uint64_t *transferred, mp_error *er
     if (rc == MP_OK)
         /* every read, not only the first: a record read again after its eviction
          * comes from the disk again (xxh3 runs far faster than the disk) */
-        rc = mp_pack_decode_record(c->pack, s->rec, stored, raw, true, err);
+        rc = mp_pack_decode_record(c->pack, s->rec, stored, raw, err);
     if (r->zstd)
         mp_io_buffer_free(stored, stored_bytes);
     if (rc != MP_OK) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../core/fileio.h"
+#include "../model/pack_open.h"
 
 static int cache_acquire(void *user, int layer, int expert, const uint8_t **raw, mp_error *err)
 {
@@ -88,7 +89,7 @@ int mp_runtime_open(mp_runtime *r, const char *pack_dir, const mp_runtime_opts *
 {
     memset(r, 0, sizeof *r);
     char *cfg_path = mp_path_join(pack_dir, "config.json");
-    int rc = mp_pack_open_deferred(&r->pack, pack_dir, err);
+    int rc = mp_model_pack_open(&r->pack, pack_dir, true, err);
     if (!rc) rc = cfg_path ? mp_config_read(&r->cfg, cfg_path, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
     free(cfg_path);
     if (!rc) rc = load_tokenizer(r, pack_dir, err);

@@ -7,6 +7,7 @@
 
 #include "../core/cli.h"
 #include "../core/progress.h"
+#include "../model/pack_open.h"
 #include "verify_commands.h"
 
 static bool all_zero(const uint8_t *p, uint64_t from, uint64_t to)
@@ -60,7 +61,7 @@ static int check_records(const mp_pack *p, mp_progress *progress, mp_error *err)
         uint8_t *raw = malloc(p->records[r].raw_length + 1);
         if (!raw)
             return mp_fail(err, MP_EXIT_IO, "%s: out of memory", p->dir);
-        int rc = mp_pack_read_record(p, r, raw, true, err);
+        int rc = mp_pack_read_record(p, r, raw, err);
         if (rc == MP_OK)
             rc = check_raw_padding(p, r, raw, err);
         free(raw);
@@ -75,7 +76,7 @@ int mp_pack_check(const char *dir, bool quiet, mp_check_result *result, mp_error
 {
     mp_pack p;
     memset(result, 0, sizeof *result);
-    int rc = mp_pack_open(&p, dir, err);
+    int rc = mp_model_pack_open(&p, dir, false, err);
     if (rc != MP_OK)
         return rc;
     for (int t = 0; t < p.n_tiers && rc == MP_OK; t++) {

@@ -13,7 +13,7 @@
 #include "../core/fileio.h"
 #include "../core/json.h"
 #include "../core/version.h"
-#include "../formats/pack.h"
+#include "../model/pack_open.h"
 #include "../report/html_report.h"
 #include "verify_commands.h"
 #include "verify_run.h"
@@ -129,7 +129,7 @@ static int read_pack_facts(pack_row *row, mp_error *err)
         return mp_fail(err, MP_EXIT_INPUT, "%s: not a pack (no manifest.json); compare takes packs from moepack convert",
                        row->path);
     mp_pack p;
-    int rc = mp_pack_open(&p, row->path, err);
+    int rc = mp_model_pack_open(&p, row->path, false, err);
     if (rc)
         return rc;
     for (int t = 0; t < p.n_tiers; t++)

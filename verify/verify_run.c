@@ -62,12 +62,12 @@ static void targets_of(const int32_t *tokens, int n_chunks, int ctx, int first, 
 
 /* The pack must be the model the reference is (or was recorded from): the one check
  * and message verify and compare's up-front check share. */
-static int same_model(json_t *ref_identity, const mp_config *pack_cfg, const mp_run_options *o, bool ref_is_file,
+static int same_model(json_t *ref_identity, const mp_weight_source *pack, const mp_run_options *o, bool ref_is_file,
                       mp_error *err)
 {
     char why[160];
-    json_t *mine = mp_model_identity(pack_cfg);
-    const char *differs = mp_model_identity_differs(ref_identity, mine, why, sizeof why);
+    json_t *mine = mp_model_identity(mp_wsrc_config(pack));
+    const char *differs = mp_model_identity_differs(ref_identity, mine, mp_wsrc_pruned(pack), why, sizeof why);
     json_decref(mine);
     if (differs && ref_is_file)
         return mp_fail(err, MP_EXIT_INPUT, "%s was recorded from another model than %s (%s)", o->reference, o->model,
@@ -89,7 +89,7 @@ static int verify_against_checkpoint(const mp_run_options *o, const char *what, 
         return rc;
     const mp_config *cfg = mp_wsrc_config(&test->src);
     json_t *ref_identity = mp_model_identity(mp_wsrc_config(&ref.src));
-    rc = same_model(ref_identity, cfg, o, false, err);
+    rc = same_model(ref_identity, &test->src, o, false, err);
     json_decref(ref_identity);
     if (!rc) rc = mp_chunks_load(&c, o->reference, o->text, o->tokens, o->ctx, o->max_chunks, err);
     if (rc) {
@@ -148,7 +148,7 @@ static int verify_against_checkpoint(const mp_run_options *o, const char *what, 
 static int check_reference_matches(const mp_run_options *o, mp_model_run *test, mp_ref_reader *ref, int bos,
                                    mp_error *err)
 {
-    int rc = same_model(json_object_get(ref->footer, "model"), mp_wsrc_config(&test->src), o, true, err);
+    int rc = same_model(json_object_get(ref->footer, "model"), &test->src, o, true, err);
     if (!rc) rc = mp_ref_check_model(ref, test->vocab, bos, err);
     return rc;
 }
@@ -343,12 +343,12 @@ int mp_verify_check_model(const mp_run_options *o, mp_error *err)
     if (rc || (rc = mp_wsrc_open(&pack, o->model, err)) != MP_OK)
         return rc;
     if (is_file && (rc = mp_ref_open(&ref, o->reference, err)) == MP_OK) {
-        rc = same_model(json_object_get(ref.footer, "model"), mp_wsrc_config(&pack), o, true, err);
+        rc = same_model(json_object_get(ref.footer, "model"), &pack, o, true, err);
         if (!rc) rc = mp_ref_check_model(&ref, mp_wsrc_config(&pack)->vocab, MP_REF_BOS_UNKNOWN, err);
         mp_ref_close(&ref);
     } else if (!is_file && (rc = mp_wsrc_open(&ckpt, o->reference, err)) == MP_OK) {
         json_t *identity = mp_model_identity(mp_wsrc_config(&ckpt));
-        rc = same_model(identity, mp_wsrc_config(&pack), o, false, err);
+        rc = same_model(identity, &pack, o, false, err);
         json_decref(identity);
         mp_wsrc_close(&ckpt);
     }

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int r = 0; r < p.n_records && rc == 0; r++) {
         uint8_t *raw = malloc(p.records[r].raw_length + 1);
-        if (!raw || mp_pack_read_record(&p, r, raw, true, &err) != MP_OK) {
+        if (!raw || mp_pack_read_record(&p, r, raw, &err) != MP_OK) {
             fprintf(stderr, "pack_dump: %s\n", raw ? err.msg : "out of memory");
             rc = raw ? err.code : 3;
         }

@@ -114,7 +114,7 @@ static void read_reference(void)
             continue;
         want[r->layer][r->expert] = malloc(r->raw_length);
         want_len[r->layer][r->expert] = r->raw_length;
-        assert_int_equal(mp_pack_read_record(&p, i, want[r->layer][r->expert], true, &err), 0);
+        assert_int_equal(mp_pack_read_record(&p, i, want[r->layer][r->expert], &err), 0);
         assert_int_equal((r->raw_length + 4095) / 4096 * 4096, alloc_of(r->layer));
     }
     mp_pack_close(&p);
@@ -363,9 +363,9 @@ static void missing_tier_without_cache(const char *copy)
     mp_error_clear(&err);
     assert_int_equal(mp_pack_open_deferred(&p, copy, &err), 0);
     uint8_t *raw = malloc(want_len[1][6]);
-    assert_int_equal(mp_pack_read_record(&p, 1 + 1 * EXPERTS + 6, raw, true, &err), MP_EXIT_IO);
+    assert_int_equal(mp_pack_read_record(&p, 1 + 1 * EXPERTS + 6, raw, &err), MP_EXIT_IO);
     assert_non_null(strstr(err.msg, "record 15 (layer 1 expert 6)"));
-    assert_int_equal(mp_pack_read_record(&p, 1 + 1 * EXPERTS + 2, raw, true, &err), 0);
+    assert_int_equal(mp_pack_read_record(&p, 1 + 1 * EXPERTS + 2, raw, &err), 0);
     assert_memory_equal(raw, want[1][2], want_len[1][2]); /* same layer: same length */
     free(raw);
     mp_pack_close(&p);
