@@ -39,7 +39,9 @@ uint8_t *fuzz_read_file(const char *dir, const char *name, size_t *size);
 
 /* Checksums would stop nearly every mutation of a pack at the first check, so the
  * harness fills in those a seed leaves out: manifest.xxh3 when absent, and a tier
- * header's checksum (bytes 56..63) and file size (16..23) when zero (tiers 0..3).
+ * header's checksum (bytes 56..63) and file size (16..23) when zero (tiers 0..3), and
+ * a record's xxh3 in manifest.json when it is all zeros (the manifest is then
+ * rewritten compact).
  * A value the fuzzer sets is kept, so the mismatch paths are reached too. */
 void fuzz_fill_pack_sums(const char *dir);
 
