@@ -20,4 +20,25 @@ char *mp_strdup(const char *s);
 int mp_lines_appendf(char ***lines, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 char *mp_path_join(const char *dir, const char *name);
 
+/* One output file, written under mp_temp_name(path) (removed on a signal, see
+ * cleanup.h) and renamed to path by mp_outfile_commit only when complete, so that a
+ * file under the final name is always whole. Any failure, or mp_outfile_abort, removes
+ * the temporary. Writes are buffered; every error names the file. */
+typedef struct {
+    char *path, *temp;
+    int fd;
+    char *buf;
+    size_t len;
+} mp_outfile;
+
+int mp_outfile_open(mp_outfile *f, const char *path, mp_error *err);
+int mp_outfile_write(mp_outfile *f, const void *src, uint64_t len, mp_error *err);
+int mp_outfile_printf(mp_outfile *f, mp_error *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Writes len bytes at offset off (a header completed at the end), after the buffer. */
+int mp_outfile_pwrite(mp_outfile *f, const void *src, uint64_t len, uint64_t off, mp_error *err);
+/* Flushes, syncs, closes and renames; on failure the temporary is removed. */
+int mp_outfile_commit(mp_outfile *f, mp_error *err);
+/* Also safe on a zeroed mp_outfile that was never opened. */
+void mp_outfile_abort(mp_outfile *f);
+
 #endif

@@ -427,8 +427,8 @@ static int copy_side_files(const mp_pack_writer *w, const char *from, mp_error *
             int fd = dst ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
             if (rc == MP_OK)
                 rc = fd < 0 ? mp_fail_errno(err, "%s: create", dst) : mp_write_full(fd, text, len, dst, err);
-            if (fd >= 0)
-                close(fd);
+            if (fd >= 0 && close(fd) != 0 && rc == MP_OK)
+                rc = mp_fail_errno(err, "%s: close", dst);
             free(dst);
         }
         free(text);
