@@ -18,22 +18,23 @@ head -c 6000 "$SHARED/corpus/eval.txt" >"$IN/text.txt" 2>/dev/null || head -c 60
 "$MOEPACK" reference "$TINY" --text "$IN/text.txt" -o "$IN/tiny.ref" --quiet >/dev/null 2>&1
 [ -f "$IN/tiny.ref" ] && [ -d "$IN/w4.mpk" ] || fail "fault test inputs" "convert or reference failed"
 
-# run_case DIR NAME: the command of case NAME, writing into DIR, on stdout-less stderr.
+# run_case DIR NAME: the command of case NAME, writing into DIR; with RUN=exec the
+# (sub)shell becomes moepack, so that $! is its pid.
 run_case() {
     _d=$1
     case "$2" in
-    convert) "$MOEPACK" convert "$TINY" -o "$_d/out.mpk" --quiet ;;
-    quant) "$MOEPACK" quant "$IN/bf16.mpk" -o "$_d/out.mpk" --scheme q4_k --quiet ;;
-    reference) "$MOEPACK" reference "$TINY" --text "$IN/text.txt" -o "$_d/out.ref" --quiet ;;
-    profile) "$MOEPACK" profile "$TINY" --text "$IN/text.txt" -o "$_d/out.stats" --quiet ;;
-    trace) "$MOEPACK" profile "$TINY" --text "$IN/text.txt" -o "$IN/trace.stats" --routing-trace "$_d/out.trace" --quiet ;;
-    prune) "$MOEPACK" prune "$IN/w4.mpk" -o "$_d/out.mpk" --calib "$IN/text.txt" --keep 0.5 --quiet ;;
-    distill) "$MOEPACK" distill --teacher "$TINY" --student "$IN/w4.mpk" -o "$_d/out.mpk" --calib "$IN/text.txt" --quiet ;;
-    gguf) "$MOEPACK" export "$IN/w4.mpk" --to gguf -o "$_d/out.gguf" --quiet ;;
-    gguf-split) "$MOEPACK" export "$IN/w4.mpk" --to gguf -o "$_d/out.gguf" --split-max-size 400K --quiet ;;
-    ct) "$MOEPACK" export "$IN/sym.mpk" --to compressed-tensors -o "$_d/out" --quiet ;;
-    verify) "$MOEPACK" verify "$IN/w4.mpk" --reference "$IN/tiny.ref" --report "$_d/out.html" --quiet ;;
-    compare) "$MOEPACK" compare "$IN/w4.mpk" --reference "$IN/tiny.ref" --report "$_d/out.html" --quiet ;;
+    convert) $RUN "$MOEPACK" convert "$TINY" -o "$_d/out.mpk" --quiet ;;
+    quant) $RUN "$MOEPACK" quant "$IN/bf16.mpk" -o "$_d/out.mpk" --scheme q4_k --quiet ;;
+    reference) $RUN "$MOEPACK" reference "$TINY" --text "$IN/text.txt" -o "$_d/out.ref" --quiet ;;
+    profile) $RUN "$MOEPACK" profile "$TINY" --text "$IN/text.txt" -o "$_d/out.stats" --quiet ;;
+    trace) $RUN "$MOEPACK" profile "$TINY" --text "$IN/text.txt" -o "$IN/trace.stats" --routing-trace "$_d/out.trace" --quiet ;;
+    prune) $RUN "$MOEPACK" prune "$IN/w4.mpk" -o "$_d/out.mpk" --calib "$IN/text.txt" --keep 0.5 --quiet ;;
+    distill) $RUN "$MOEPACK" distill --teacher "$TINY" --student "$IN/w4.mpk" -o "$_d/out.mpk" --calib "$IN/text.txt" --quiet ;;
+    gguf) $RUN "$MOEPACK" export "$IN/w4.mpk" --to gguf -o "$_d/out.gguf" --quiet ;;
+    gguf-split) $RUN "$MOEPACK" export "$IN/w4.mpk" --to gguf -o "$_d/out.gguf" --split-max-size 400K --quiet ;;
+    ct) $RUN "$MOEPACK" export "$IN/sym.mpk" --to compressed-tensors -o "$_d/out" --quiet ;;
+    verify) $RUN "$MOEPACK" verify "$IN/w4.mpk" --reference "$IN/tiny.ref" --report "$_d/out.html" --quiet ;;
+    compare) $RUN "$MOEPACK" compare "$IN/w4.mpk" --reference "$IN/tiny.ref" --report "$_d/out.html" --quiet ;;
     esac
 }
 CASES="convert quant reference profile trace prune distill gguf gguf-split ct verify compare"
@@ -86,4 +87,31 @@ else
             check_failed "EIO ($fault)" "$c" "$O" $?
         done
     done
+fi
+
+# Signals while writing: every write to the output sleeps 0.2 s (the shim), so the
+# command is caught with its temporary half written. SIGINT and SIGTERM remove it;
+# after SIGKILL nothing is under the final name (the temporary may stay: documented).
+if [ -f "$SHIM" ] && LD_PRELOAD="$PRELOAD" "$MOEPACK" --version >/dev/null 2>&1; then
+    for c in $CASES; do
+        for sig in INT TERM KILL; do
+            (export LD_PRELOAD="$PRELOAD" MP_FAULT_PATH="$O/" MP_FAULT_SLOW_US=200000; RUN=exec
+                run_case "$O" "$c") >/dev/null 2>&1 &
+            pid=$!
+            i=0
+            while [ $i -lt 300 ] && [ -z "$(ls -A "$O")" ]; do sleep 0.05; i=$((i + 1)); done
+            sleep 0.1
+            kill -"$sig" $pid 2>/dev/null
+            { wait $pid; } 2>/dev/null
+            rc=$?
+            if [ $i -lt 300 ] && [ $rc -gt 128 ]; then pass "SIG$sig $c: stopped while writing (exit $rc)"
+            else fail "SIG$sig $c: stopped while writing" "exit $rc after $i polls"; fi
+            [ "$sig" = KILL ] && rm -rf "$O"/*.tmp-* "$O"/*.unrefit-* 2>/dev/null
+            if [ -z "$(ls -A "$O")" ]; then pass "SIG$sig $c: nothing left"
+            else fail "SIG$sig $c: nothing left" "$(ls -A "$O" | head -5 | tr '\n' ' ')"; fi
+            rm -rf "${O:?}"/*
+        done
+    done
+else
+    skip "signals while writing" "the shim cannot be preloaded into $MOEPACK"
 fi

@@ -12,6 +12,8 @@
  *   MP_FAULT_ERRNO=N       the errno given (default EIO)
  *   MP_FAULT_FSYNC=1       fsync and fdatasync fail
  *   MP_FAULT_CLOSE=1       close of a file written to fails (the descriptor is closed)
+ *   MP_FAULT_SLOW_US=N     every write sleeps N microseconds first (nothing fails), so
+ *                          that a signal arrives while the output is being written
  *
  * Built as a shared object by the Makefile (build/fault_shim.so), not linked into
  * anything. */
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_TRACKED_FD 4096
@@ -84,6 +87,11 @@ static ssize_t allowance(int fd, size_t len)
         return (ssize_t)len;
     if (fd < MAX_TRACKED_FD)
         written_fd[fd] = 1;
+    long long slow = env_number("MP_FAULT_SLOW_US");
+    if (slow > 0) {
+        struct timespec ts = {(time_t)(slow / 1000000), (long)(slow % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+    }
     unsigned long long call = __atomic_add_fetch(&calls_made, 1, __ATOMIC_SEQ_CST);
     long long nth = env_number("MP_FAULT_CALL");
     if (nth > 0 && call >= (unsigned long long)nth) {
