@@ -43,7 +43,28 @@ int mp_write_full(int fd, const void *src, uint64_t len, const char *path, mp_er
             continue;
         if (put < 0)
             return mp_fail_errno(err, "%s: write", path);
+        if (put == 0) /* no progress and no error: retrying could spin forever */
+            return mp_fail(err, MP_EXIT_IO, "%s: write: nothing written", path);
         p += put;
+        len -= (uint64_t)put;
+    }
+    return MP_OK;
+}
+
+int mp_pwrite_full(int fd, const void *src, uint64_t len, uint64_t off, const char *path, mp_error *err)
+{
+    const char *p = src;
+    while (len > 0) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        ssize_t put = pwrite(fd, p, chunk, (off_t)off);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put < 0)
+            return mp_fail_errno(err, "%s: write at byte %llu", path, (unsigned long long)off);
+        if (put == 0)
+            return mp_fail(err, MP_EXIT_IO, "%s: write at byte %llu: nothing written", path, (unsigned long long)off);
+        p += put;
+        off += (uint64_t)put;
         len -= (uint64_t)put;
     }
     return MP_OK;
@@ -186,18 +207,7 @@ int mp_outfile_printf(mp_outfile *f, mp_error *err, const char *fmt, ...)
 int mp_outfile_pwrite(mp_outfile *f, const void *src, uint64_t len, uint64_t off, mp_error *err)
 {
     int rc = outfile_flush(f, err);
-    const char *p = src;
-    while (rc == MP_OK && len > 0) {
-        ssize_t put = pwrite(f->fd, p, (size_t)len, (off_t)off);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put < 0)
-            return mp_fail_errno(err, "%s: write at byte %llu", f->temp, (unsigned long long)off);
-        p += put;
-        off += (uint64_t)put;
-        len -= (uint64_t)put;
-    }
-    return rc;
+    return rc != MP_OK ? rc : mp_pwrite_full(f->fd, src, len, off, f->temp, err);
 }
 
 int mp_outfile_commit(mp_outfile *f, mp_error *err)

@@ -10,6 +10,8 @@
 /* Reads exactly len bytes at offset off; a short file is an I/O error naming path. */
 int mp_pread_full(int fd, void *dst, uint64_t len, uint64_t off, const char *path, mp_error *err);
 int mp_write_full(int fd, const void *src, uint64_t len, const char *path, mp_error *err);
+/* Writes exactly len bytes at offset off (a header completed at the end). */
+int mp_pwrite_full(int fd, const void *src, uint64_t len, uint64_t off, const char *path, mp_error *err);
 /* Reads a whole small file (config, index JSON) into a NUL-terminated buffer. */
 int mp_read_small_file(const char *path, uint64_t max_bytes, char **out, size_t *len, mp_error *err);
 /* A temporary name next to path, unique to this process: "path.tmp-PID". Caller frees. */

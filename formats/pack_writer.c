@@ -355,8 +355,9 @@ static int finish_tier(tier_out *t, int index, mp_error *err)
     put_u64(h + 16, t->offset);
     put_u64(h + 24, (uint64_t)t->n_records);
     put_u64(h + 56, XXH3_64bits(h, 56));
-    if (pwrite(t->fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-        return mp_fail_errno(err, "%s: write header", t->path);
+    rc = mp_pwrite_full(t->fd, h, sizeof h, 0, t->path, err);
+    if (rc != MP_OK)
+        return rc;
     if (close(t->fd) != 0) {
         t->fd = -1;
         return mp_fail_errno(err, "%s: close", t->path);

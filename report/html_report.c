@@ -52,9 +52,9 @@ static void release(mp_report *r)
     if (r->out)
         fclose(r->out);
     r->out = NULL;
-    free(r->path);
     free(r->page);
-    r->path = r->page = NULL;
+    r->page = NULL;
+    mp_outfile_abort(&r->file);
 }
 
 static void write_head(FILE *out, const char *title, const char *subtitle)
@@ -78,8 +78,10 @@ static void write_head(FILE *out, const char *title, const char *subtitle)
 int mp_report_begin(mp_report *r, const char *path, const char *title, const char *subtitle, mp_error *err)
 {
     memset(r, 0, sizeof *r);
-    r->path = mp_strdup(path);
-    r->out = r->path ? open_memstream(&r->page, &r->page_len) : NULL;
+    int rc = mp_outfile_open(&r->file, path, err);
+    if (rc != MP_OK)
+        return rc;
+    r->out = open_memstream(&r->page, &r->page_len);
     if (!r->out) {
         release(r);
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", path);
@@ -247,7 +249,7 @@ static int close_page(mp_report *r, mp_error *err)
     bool failed = ferror(r->out) != 0;
     failed |= fclose(r->out) != 0;
     r->out = NULL;
-    return failed || !r->page ? mp_fail(err, MP_EXIT_IO, "%s: out of memory for the report", r->path) : MP_OK;
+    return failed || !r->page ? mp_fail(err, MP_EXIT_IO, "%s: out of memory for the report", r->file.path) : MP_OK;
 }
 
 int mp_report_end(mp_report *r, mp_error *err)
@@ -256,13 +258,10 @@ int mp_report_end(mp_report *r, mp_error *err)
         return mp_fail(err, MP_EXIT_IO, "report already ended or aborted");
     fputs("</main>\n</body>\n</html>\n", r->out);
     int rc = close_page(r, err);
-    mp_outfile file = {0};
     if (rc == MP_OK)
-        rc = mp_outfile_open(&file, r->path, err);
-    if (rc == MP_OK && (rc = mp_outfile_write(&file, r->page, r->page_len, err)) == MP_OK)
-        rc = mp_outfile_commit(&file, err);
-    if (rc != MP_OK)
-        mp_outfile_abort(&file);
+        rc = mp_outfile_write(&r->file, r->page, r->page_len, err);
+    if (rc == MP_OK)
+        rc = mp_outfile_commit(&r->file, err);
     release(r);
     return rc;
 }

@@ -2,9 +2,9 @@
  * with no external resources, inline SVG plots (svg_plot.h), light and dark colour
  * schemes, printable.
  *
- * The page is built in memory and written by mp_report_end into "path.tmp-PID"
- * (mp_outfile: removed on a failure or a signal), then renamed to path, so a failure
- * never leaves a partial report under the final name. Every string passed in is
+ * mp_report_begin creates "path.tmp-PID" (mp_outfile: removed on a failure or a
+ * signal); the page is built in memory and written to it by mp_report_end, then
+ * renamed to path, so a failure never leaves a partial report under the final name. Every string passed in is
  * HTML-escaped. Errors are sticky in the stream and checked once, by mp_report_end;
  * the calls in between return nothing and do nothing after the report has ended or
  * been aborted.
@@ -23,12 +23,14 @@
 #include <stdio.h>
 
 #include "../core/error.h"
+#include "../core/fileio.h"
 #include "svg_plot.h"
 
 typedef struct {
     FILE *out; /* the page in memory (open_memstream); NULL once ended or aborted */
-    char *path, *page;
+    char *page;
     size_t page_len;
+    mp_outfile file; /* the temporary it goes to */
 } mp_report;
 
 typedef struct {
@@ -45,7 +47,7 @@ typedef struct {
     int n_rows;
 } mp_report_table;
 
-/* Starts the page with its head, the title as <h1> and the
+/* Creates the temporary file and starts the page with its head, the title as <h1> and the
  * subtitle (provenance: what was compared with what, tool version; may be NULL). */
 int mp_report_begin(mp_report *r, const char *path, const char *title, const char *subtitle, mp_error *err);
 
