@@ -12,6 +12,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "../core/cleanup.h"
 #include "../core/fileio.h"
 #include "../core/outdir.h"
 #include "pack.h"
@@ -37,6 +38,7 @@ typedef struct {
 
 struct mp_pack_writer {
     char *path, *tmp_dir;
+    bool armed; /* tmp_dir is removed on a signal (cleanup.h) until finished or aborted */
     int n_tiers, zstd_level;
     tier_out *tiers;
     json_t *tensors, *records;
@@ -140,8 +142,11 @@ mp_pack_writer *mp_pack_writer_new(const char *path, int n_tiers, const bool *ti
         mp_fail_errno(err, "%s: create directory", w->tmp_dir);
         free(w->tmp_dir); /* not ours: do not remove it on abort */
         w->tmp_dir = NULL;
-    } else if (open_tiers(w, tier_zstd, err) == MP_OK) {
-        return w;
+    } else {
+        mp_cleanup_arm_dir(w->tmp_dir); /* every pack written, whichever command writes it */
+        w->armed = true;
+        if (open_tiers(w, tier_zstd, err) == MP_OK)
+            return w;
     }
     mp_pack_writer_abort(w);
     return NULL;
@@ -477,6 +482,8 @@ void mp_pack_writer_abort(mp_pack_writer *w)
     }
     if (w->tmp_dir)
         mp_remove_tree(w->tmp_dir);
+    if (w->armed)
+        mp_cleanup_arm(NULL, NULL);
     json_decref(w->tensors);
     json_decref(w->records);
     if (w->hash)
