@@ -57,7 +57,7 @@ LIB_SRC   := $(wildcard core/*.c formats/*.c report/*.c model/*.c tokenizer/*.c 
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC  := $(wildcard tests/unit/test_*.c)
 TEST_BIN  := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_SRC  := $(filter-out tests/tools/fault_shim.c,$(wildcard tests/tools/*.c))
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/%)
 SYNTH_SRC := $(wildcard tests/synth/*.c)
 SYNTH_OBJ := $(SYNTH_SRC:%.c=$(BUILD)/%.o)
@@ -88,6 +88,12 @@ $(BUILD)/synth: $(SYNTH_OBJ) $(BUILD)/libmoepack.a
 $(BUILD)/%: tests/tools/%.c $(wildcard tests/tools/*.h) $(BUILD)/libmoepack.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -o $@
 
+# The fault tests' LD_PRELOAD shim: a shared object, never sanitized (it is preloaded
+# behind the ASan runtime in the SAN build).
+$(BUILD)/fault_shim.so: tests/tools/fault_shim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -fPIC -shared $< -o $@ -ldl
+
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libmoepack.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libmoepack.a $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
@@ -106,7 +112,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory run-tests
 
-run-tests: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(TEST_BIN)
+run-tests: $(MOEPACK) $(BUILD)/synth $(TOOL_BIN) $(BUILD)/fault_shim.so $(TEST_BIN)
 	@MOEPACK=$(abspath $(MOEPACK)) SYNTH=$(abspath $(BUILD)/synth) BUILD=$(abspath $(BUILD)) NPM_ORACLES=$(abspath build/npm) \
 	  sh tests/run.sh $(TEST_BIN) tests/cli/test_*.sh
 

@@ -1,5 +1,6 @@
 /* moepack: one binary, one subcommand per stage. This file dispatches, once OpenBLAS
  * computes with the kernels the CPU supports. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,10 @@ static void use_best_blas_kernels(char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Past a file-size limit (ulimit -f) the kernel would kill us with SIGXFSZ and leave
+     * the temporary output; ignored, the write fails with EFBIG and the writer's error
+     * path removes it and names the file. */
+    signal(SIGXFSZ, SIG_IGN);
     use_best_blas_kernels(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);

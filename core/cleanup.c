@@ -16,6 +16,8 @@ static volatile sig_atomic_t armed;
 static volatile sig_atomic_t armed_whole_dir; /* remove every entry, not a list */
 static char scratch_dir[MAX_SCRATCH][MAX_PATH];
 static volatile sig_atomic_t scratch_count;
+static char armed_file[MAX_PATH];
+static volatile sig_atomic_t file_armed;
 
 /* Every entry of a flat directory, through the raw getdents64 system call: readdir
  * allocates, so it may not run in a signal handler. */
@@ -52,6 +54,8 @@ static void on_signal(int sig)
             unlink(armed_files[i]);
         rmdir(armed_dir);
     }
+    if (file_armed)
+        unlink(armed_file);
     for (int i = 0; i < scratch_count; i++) {
         unlink_entries(scratch_dir[i]);
         rmdir(scratch_dir[i]);
@@ -109,4 +113,14 @@ void mp_cleanup_scratch(const char *dir)
     strcpy(scratch_dir[scratch_count], dir);
     install_handlers();
     scratch_count++;
+}
+
+void mp_cleanup_file(const char *path)
+{
+    file_armed = 0;
+    if (!path || strlen(path) >= MAX_PATH)
+        return;
+    strcpy(armed_file, path);
+    install_handlers();
+    file_armed = 1;
 }

@@ -18,4 +18,9 @@ void mp_cleanup_arm_dir(const char *dir);
  * stack: NULL forgets the one registered last. */
 void mp_cleanup_scratch(const char *dir);
 
+/* A single temporary output file (a reference, a statistics file, a report) removed
+ * on a signal, independently of the armed directory and the scratch ones; NULL
+ * forgets it. */
+void mp_cleanup_file(const char *path);
+
 #endif

@@ -238,11 +238,17 @@ static int make_temp(write_job *j, const char *out, mp_error *err)
     return MP_OK;
 }
 
+/* A split GGUF is whole or absent: when one rename fails, the files already renamed
+ * are removed again (the temporaries left go with the temporary directory). */
 static int rename_all(write_job *j, mp_error *err)
 {
     for (int i = 0; i < j->f->n_files; i++) {
-        if (rename(j->tmp_paths[i], j->f->paths[i]) != 0)
-            return mp_fail_errno(err, "%s: rename to %s", j->tmp_paths[i], j->f->paths[i]);
+        if (rename(j->tmp_paths[i], j->f->paths[i]) != 0) {
+            int rc = mp_fail_errno(err, "%s: rename to %s", j->tmp_paths[i], j->f->paths[i]);
+            while (--i >= 0)
+                unlink(j->f->paths[i]);
+            return rc;
+        }
         free(j->tmp_paths[i]);
         j->tmp_paths[i] = NULL;
     }

@@ -23,7 +23,8 @@
 typedef struct mp_pack_writer mp_pack_writer;
 
 /* Creates "<path>.tmp-PID/" with n_tiers tier files; tier_zstd[i] selects the zstd
- * codec for tier i's records. */
+ * codec for tier i's records. The directory is armed for removal on a signal
+ * (cleanup.h) until finish or abort; one writer at a time. */
 mp_pack_writer *mp_pack_writer_new(const char *path, int n_tiers, const bool *tier_zstd, int zstd_level,
                                    mp_error *err);
 int mp_pack_record_begin(mp_pack_writer *w, int tier, int layer, int expert, mp_error *err);
@@ -43,7 +44,7 @@ int mp_pack_writer_finish(mp_pack_writer *w, json_t *model, json_t *provenance, 
 void mp_pack_writer_abort(mp_pack_writer *w);
 /* Bytes written so far to tier files (for progress and summaries). */
 uint64_t mp_pack_writer_bytes(const mp_pack_writer *w);
-/* The temporary directory being written (for cleanup on signals). */
+/* The temporary directory being written (side files written beside the records). */
 const char *mp_pack_writer_temp_dir(const mp_pack_writer *w);
 
 /* ---- reader ---- */

@@ -12,6 +12,7 @@
 #include <xxhash.h>
 #include <zstd.h>
 
+#include "../core/cleanup.h"
 #include "../core/fileio.h"
 #include "../core/outdir.h"
 #include "pack.h"
@@ -37,6 +38,7 @@ typedef struct {
 
 struct mp_pack_writer {
     char *path, *tmp_dir;
+    bool armed; /* tmp_dir is removed on a signal (cleanup.h) until finished or aborted */
     int n_tiers, zstd_level;
     tier_out *tiers;
     json_t *tensors, *records;
@@ -140,8 +142,11 @@ mp_pack_writer *mp_pack_writer_new(const char *path, int n_tiers, const bool *ti
         mp_fail_errno(err, "%s: create directory", w->tmp_dir);
         free(w->tmp_dir); /* not ours: do not remove it on abort */
         w->tmp_dir = NULL;
-    } else if (open_tiers(w, tier_zstd, err) == MP_OK) {
-        return w;
+    } else {
+        mp_cleanup_arm_dir(w->tmp_dir); /* every pack written, whichever command writes it */
+        w->armed = true;
+        if (open_tiers(w, tier_zstd, err) == MP_OK)
+            return w;
     }
     mp_pack_writer_abort(w);
     return NULL;
@@ -355,8 +360,9 @@ static int finish_tier(tier_out *t, int index, mp_error *err)
     put_u64(h + 16, t->offset);
     put_u64(h + 24, (uint64_t)t->n_records);
     put_u64(h + 56, XXH3_64bits(h, 56));
-    if (pwrite(t->fd, h, sizeof h, 0) != (ssize_t)sizeof h)
-        return mp_fail_errno(err, "%s: write header", t->path);
+    rc = mp_pwrite_full(t->fd, h, sizeof h, 0, t->path, err);
+    if (rc != MP_OK)
+        return rc;
     if (close(t->fd) != 0) {
         t->fd = -1;
         return mp_fail_errno(err, "%s: close", t->path);
@@ -427,8 +433,8 @@ static int copy_side_files(const mp_pack_writer *w, const char *from, mp_error *
             int fd = dst ? open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
             if (rc == MP_OK)
                 rc = fd < 0 ? mp_fail_errno(err, "%s: create", dst) : mp_write_full(fd, text, len, dst, err);
-            if (fd >= 0)
-                close(fd);
+            if (fd >= 0 && close(fd) != 0 && rc == MP_OK)
+                rc = mp_fail_errno(err, "%s: close", dst);
             free(dst);
         }
         free(text);
@@ -476,6 +482,8 @@ void mp_pack_writer_abort(mp_pack_writer *w)
     }
     if (w->tmp_dir)
         mp_remove_tree(w->tmp_dir);
+    if (w->armed)
+        mp_cleanup_arm(NULL, NULL);
     json_decref(w->tensors);
     json_decref(w->records);
     if (w->hash)

@@ -57,9 +57,8 @@ void mp_ref_chunk_free(mp_ref_chunk *c)
 int mp_ref_writer_open(mp_ref_writer *w, const char *path, int ctx, int n_scored, int k, int vocab, mp_error *err)
 {
     memset(w, 0, sizeof *w);
+    w->out.fd = -1;
     w->vocab = vocab;
-    w->path = mp_strdup(path);
-    w->temp = mp_temp_name(path);
     w->ctx = ctx;
     w->n_scored = n_scored;
     w->k = k;
@@ -67,24 +66,18 @@ int mp_ref_writer_open(mp_ref_writer *w, const char *path, int ctx, int n_scored
     w->hash = XXH3_createState();
     w->out_cap = ZSTD_CStreamOutSize();
     w->out_buf = malloc(w->out_cap);
-    if (!w->path || !w->temp || !w->zc || !w->hash || !w->out_buf) {
+    if (!w->zc || !w->hash || !w->out_buf) {
         mp_ref_writer_abort(w);
-        return mp_fail(err, MP_EXIT_IO, "out of memory");
+        return mp_fail(err, MP_EXIT_IO, "%s: out of memory", path);
     }
     XXH3_64bits_reset(w->hash);
     ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 3);
-    w->f = fopen(w->temp, "wb");
-    if (!w->f) {
-        mp_fail_errno(err, "%s: cannot create", w->temp);
+    int rc = mp_outfile_open(&w->out, path, err);
+    if (rc == MP_OK)
+        rc = mp_outfile_write(&w->out, MP_REF_MAGIC, 8, err);
+    if (rc != MP_OK)
         mp_ref_writer_abort(w);
-        return MP_EXIT_IO;
-    }
-    if (fwrite(MP_REF_MAGIC, 1, 8, w->f) != 8) {
-        mp_fail_errno(err, "%s: write failed", w->temp);
-        mp_ref_writer_abort(w);
-        return MP_EXIT_IO;
-    }
-    return MP_OK;
+    return rc;
 }
 
 static int compress_bytes(mp_ref_writer *w, const void *src, size_t len, ZSTD_EndDirective mode, mp_error *err)
@@ -94,9 +87,10 @@ static int compress_bytes(mp_ref_writer *w, const void *src, size_t len, ZSTD_En
         ZSTD_outBuffer out = {w->out_buf, w->out_cap, 0};
         size_t left = ZSTD_compressStream2(w->zc, &out, &in, mode);
         if (ZSTD_isError(left))
-            return mp_fail(err, MP_EXIT_IO, "%s: zstd: %s", w->temp, ZSTD_getErrorName(left));
-        if (out.pos && fwrite(w->out_buf, 1, out.pos, w->f) != out.pos)
-            return mp_fail_errno(err, "%s: write failed", w->temp);
+            return mp_fail(err, MP_EXIT_IO, "%s: zstd: %s", w->out.temp, ZSTD_getErrorName(left));
+        int rc = mp_outfile_write(&w->out, w->out_buf, out.pos, err);
+        if (rc != MP_OK)
+            return rc;
         w->stored_bytes += out.pos;
         bool done = mode == ZSTD_e_end ? left == 0 : in.pos == in.size;
         if (done)
@@ -140,38 +134,28 @@ int mp_ref_writer_finish(mp_ref_writer *w, json_t *footer, mp_error *err)
     json_decref(footer);
     if (!rc && !text)
         rc = mp_fail(err, MP_EXIT_IO, "out of memory");
-    if (!rc) {
-        uint64_t len = strlen(text);
-        if (fwrite(text, 1, len, w->f) != len || fwrite(&len, 8, 1, w->f) != 1 ||
-            fwrite(MP_REF_END_MAGIC, 1, 8, w->f) != 8 || fflush(w->f) != 0)
-            rc = mp_fail_errno(err, "%s: write failed", w->temp);
-    }
+    uint64_t len = text ? strlen(text) : 0;
+    if (!rc)
+        rc = mp_outfile_write(&w->out, text, len, err);
+    if (!rc)
+        rc = mp_outfile_write(&w->out, &len, 8, err);
+    if (!rc)
+        rc = mp_outfile_write(&w->out, MP_REF_END_MAGIC, 8, err);
     free(text);
-    if (!rc && fclose(w->f) != 0)
-        rc = mp_fail_errno(err, "%s: close failed", w->temp);
-    else if (rc)
-        fclose(w->f);
-    w->f = NULL;
-    if (!rc && rename(w->temp, w->path) != 0)
-        rc = mp_fail_errno(err, "%s: cannot rename to %s", w->temp, w->path);
+    if (!rc)
+        rc = mp_outfile_commit(&w->out, err);
     mp_ref_writer_abort(w);
     return rc;
 }
 
 void mp_ref_writer_abort(mp_ref_writer *w)
 {
-    if (w->f) {
-        fclose(w->f);
-        w->f = NULL;
-    }
-    if (w->temp)
-        remove(w->temp); /* after a successful rename the name is gone already */
+    mp_outfile_abort(&w->out); /* after a commit there is nothing left to remove */
     ZSTD_freeCCtx(w->zc);
     XXH3_freeState(w->hash);
     free(w->out_buf);
-    free(w->path);
-    free(w->temp);
     memset(w, 0, sizeof *w);
+    w->out.fd = -1;
 }
 
 /* ---- reader ---- */

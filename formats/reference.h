@@ -14,6 +14,7 @@
 #include <zstd.h>
 
 #include "../core/error.h"
+#include "../core/fileio.h"
 
 #define MP_REF_MAGIC "MPREF001"
 #define MP_REF_END_MAGIC "MPREFEND"
@@ -33,8 +34,7 @@ typedef struct {
 } mp_ref_chunk;
 
 typedef struct {
-    char *path, *temp;
-    FILE *f;
+    mp_outfile out; /* under a temporary name until finished */
     ZSTD_CCtx *zc;
     XXH3_state_t *hash;
     uint64_t raw_bytes, stored_bytes;

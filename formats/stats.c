@@ -99,15 +99,14 @@ static char *header_text(json_t *provenance, const mp_stats_data *d, uint64_t *d
 }
 
 typedef struct {
-    int fd;
-    const char *temp;
+    mp_outfile file;
     XXH3_state_t *hash;
 } out_file;
 
 static int put(out_file *o, const void *p, uint64_t n, mp_error *err)
 {
     XXH3_64bits_update(o->hash, p, (size_t)n);
-    return n ? mp_write_full(o->fd, p, n, o->temp, err) : MP_OK;
+    return n ? mp_outfile_write(&o->file, p, n, err) : MP_OK;
 }
 
 static int put_data(out_file *o, const mp_stats_data *d, mp_error *err)
@@ -142,7 +141,7 @@ static int write_file(out_file *o, const char *text, const mp_stats_data *d, uin
     uint64_t header_bytes = strlen(text);
     uint64_t pad = align_up(MP_STATS_PREFIX_BYTES + header_bytes, 64) - (MP_STATS_PREFIX_BYTES + header_bytes);
     uint8_t prefix[MP_STATS_PREFIX_BYTES] = {0};
-    int rc = mp_write_full(o->fd, prefix, sizeof prefix, o->temp, err);
+    int rc = mp_outfile_write(&o->file, prefix, sizeof prefix, err);
     XXH3_64bits_reset(o->hash);
     if (!rc) rc = put(o, text, header_bytes, err);
     if (!rc) rc = put(o, zeros, pad, err);
@@ -152,31 +151,20 @@ static int write_file(out_file *o, const char *text, const mp_stats_data *d, uin
     if (rc)
         return rc;
     fill_prefix(prefix, header_bytes, data_bytes, header_xxh3, XXH3_64bits_digest(o->hash));
-    if (pwrite(o->fd, prefix, sizeof prefix, 0) != (ssize_t)sizeof prefix)
-        return mp_fail_errno(err, "%s: write", o->temp);
-    return MP_OK;
+    return mp_outfile_pwrite(&o->file, prefix, sizeof prefix, 0, err);
 }
 
 int mp_stats_write(const char *path, json_t *header, const mp_stats_data *d, mp_error *err)
 {
     uint64_t data_bytes = 0;
     char *text = header_text(header, d, &data_bytes);
-    out_file o = {-1, mp_temp_name(path), XXH3_createState()};
-    int rc = text && o.temp && o.hash ? MP_OK : mp_fail(err, MP_EXIT_IO, "out of memory");
-    if (!rc) {
-        o.fd = open(o.temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (o.fd < 0)
-            rc = mp_fail_errno(err, "%s: cannot create", o.temp);
-    }
+    out_file o = {.hash = XXH3_createState()};
+    int rc = text && o.hash ? MP_OK : mp_fail(err, MP_EXIT_IO, "%s: out of memory", path);
+    if (!rc) rc = mp_outfile_open(&o.file, path, err);
     if (!rc) rc = write_file(&o, text, d, data_bytes, err);
-    if (o.fd >= 0 && close(o.fd) != 0 && !rc)
-        rc = mp_fail_errno(err, "%s: close", o.temp);
-    if (!rc && rename(o.temp, path) != 0)
-        rc = mp_fail_errno(err, "%s: cannot rename to %s", o.temp, path);
-    if (rc && o.fd >= 0)
-        unlink(o.temp);
+    if (!rc) rc = mp_outfile_commit(&o.file, err);
+    mp_outfile_abort(&o.file);
     free(text);
-    free((char *)o.temp);
     XXH3_freeState(o.hash);
     return rc;
 }

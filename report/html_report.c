@@ -49,9 +49,12 @@ static const char STYLE[] =
 
 static void release(mp_report *r)
 {
-    free(r->path);
-    free(r->temp_path);
-    r->path = r->temp_path = NULL;
+    if (r->out)
+        fclose(r->out);
+    r->out = NULL;
+    free(r->page);
+    r->page = NULL;
+    mp_outfile_abort(&r->file);
 }
 
 static void write_head(FILE *out, const char *title, const char *subtitle)
@@ -75,17 +78,13 @@ static void write_head(FILE *out, const char *title, const char *subtitle)
 int mp_report_begin(mp_report *r, const char *path, const char *title, const char *subtitle, mp_error *err)
 {
     memset(r, 0, sizeof *r);
-    r->path = mp_strdup(path);
-    r->temp_path = mp_temp_name(path);
-    if (!r->path || !r->temp_path) {
+    int rc = mp_outfile_open(&r->file, path, err);
+    if (rc != MP_OK)
+        return rc;
+    r->out = open_memstream(&r->page, &r->page_len);
+    if (!r->out) {
         release(r);
         return mp_fail(err, MP_EXIT_IO, "%s: out of memory", path);
-    }
-    r->out = fopen(r->temp_path, "w");
-    if (!r->out) {
-        int rc = mp_fail_errno(err, "%s: cannot create the report", r->temp_path);
-        release(r);
-        return rc;
     }
     write_head(r->out, title, subtitle);
     return MP_OK;
@@ -244,20 +243,13 @@ void mp_report_bar_chart(mp_report *r, const mp_bar_chart *c, const char *captio
     figure_end(r->out, caption);
 }
 
-/* Flushes, syncs and closes the temporary; the first failure is reported. */
-static int close_temp(mp_report *r, mp_error *err)
+/* Closes the in-memory page: a write to it can only have failed for want of memory. */
+static int close_page(mp_report *r, mp_error *err)
 {
-    int rc = MP_OK;
-    if (fflush(r->out) != 0)
-        rc = mp_fail_errno(err, "%s: cannot write the report", r->temp_path);
-    else if (ferror(r->out))
-        rc = mp_fail(err, MP_EXIT_IO, "%s: cannot write the report (write error)", r->temp_path);
-    else if (fsync(fileno(r->out)) != 0)
-        rc = mp_fail_errno(err, "%s: cannot write the report to disk", r->temp_path);
-    if (fclose(r->out) != 0 && rc == MP_OK)
-        rc = mp_fail_errno(err, "%s: cannot close the report", r->temp_path);
+    bool failed = ferror(r->out) != 0;
+    failed |= fclose(r->out) != 0;
     r->out = NULL;
-    return rc;
+    return failed || !r->page ? mp_fail(err, MP_EXIT_IO, "%s: out of memory for the report", r->file.path) : MP_OK;
 }
 
 int mp_report_end(mp_report *r, mp_error *err)
@@ -265,21 +257,16 @@ int mp_report_end(mp_report *r, mp_error *err)
     if (!r->out)
         return mp_fail(err, MP_EXIT_IO, "report already ended or aborted");
     fputs("</main>\n</body>\n</html>\n", r->out);
-    int rc = close_temp(r, err);
-    if (rc == MP_OK && rename(r->temp_path, r->path) != 0)
-        rc = mp_fail_errno(err, "%s: cannot rename the report to %s", r->temp_path, r->path);
-    if (rc != MP_OK)
-        unlink(r->temp_path);
+    int rc = close_page(r, err);
+    if (rc == MP_OK)
+        rc = mp_outfile_write(&r->file, r->page, r->page_len, err);
+    if (rc == MP_OK)
+        rc = mp_outfile_commit(&r->file, err);
     release(r);
     return rc;
 }
 
 void mp_report_abort(mp_report *r)
 {
-    if (r->out) {
-        fclose(r->out);
-        r->out = NULL;
-        unlink(r->temp_path);
-    }
     release(r);
 }

@@ -2,11 +2,12 @@
  * with no external resources, inline SVG plots (svg_plot.h), light and dark colour
  * schemes, printable.
  *
- * The page is written as it is built into "path.tmp-PID" (mp_temp_name) and renamed
- * to path by mp_report_end, so a failure never leaves a partial report under the final
- * name. Every string passed in is HTML-escaped. Write errors are sticky in the stream
- * and checked once, by mp_report_end; the calls in between return nothing and do
- * nothing after the report has ended or been aborted.
+ * mp_report_begin creates "path.tmp-PID" (mp_outfile: removed on a failure or a
+ * signal); the page is built in memory and written to it by mp_report_end, then
+ * renamed to path, so a failure never leaves a partial report under the final name. Every string passed in is
+ * HTML-escaped. Errors are sticky in the stream and checked once, by mp_report_end;
+ * the calls in between return nothing and do nothing after the report has ended or
+ * been aborted.
  *
  *     mp_report r;
  *     if (mp_report_begin(&r, "out.html", "verify tiny.mpk", "reference: ...", &err) != MP_OK)
@@ -22,11 +23,14 @@
 #include <stdio.h>
 
 #include "../core/error.h"
+#include "../core/fileio.h"
 #include "svg_plot.h"
 
 typedef struct {
-    FILE *out; /* the temporary file; NULL once ended or aborted */
-    char *path, *temp_path;
+    FILE *out; /* the page in memory (open_memstream); NULL once ended or aborted */
+    char *page;
+    size_t page_len;
+    mp_outfile file; /* the temporary it goes to */
 } mp_report;
 
 typedef struct {
@@ -43,7 +47,7 @@ typedef struct {
     int n_rows;
 } mp_report_table;
 
-/* Creates the temporary file and writes the page head, the title as <h1> and the
+/* Creates the temporary file and starts the page with its head, the title as <h1> and the
  * subtitle (provenance: what was compared with what, tool version; may be NULL). */
 int mp_report_begin(mp_report *r, const char *path, const char *title, const char *subtitle, mp_error *err);
 
@@ -62,10 +66,10 @@ void mp_report_scatter_chart(mp_report *r, const mp_scatter_chart *c, const char
 void mp_report_heat_map(mp_report *r, const mp_heat_map *m, const char *caption);
 void mp_report_bar_chart(mp_report *r, const mp_bar_chart *c, const char *caption);
 
-/* Ends the page, checks every write, flushes to disk and renames the temporary to the
- * final path; on failure removes the temporary. Either way r is released. */
+/* Ends the page and writes it to a temporary, synced to disk and renamed to the final
+ * path; on failure the temporary is removed. Either way r is released. */
 int mp_report_end(mp_report *r, mp_error *err);
-/* Closes and removes the temporary without a report; safe after end or another abort. */
+/* Drops the page without a report; safe after end or another abort. */
 void mp_report_abort(mp_report *r);
 
 #endif

@@ -432,27 +432,21 @@ void mp_locality_print(const mp_locality *l)
 
 int mp_locality_write_trace(const mp_locality *l, const char *path, mp_error *err)
 {
-    char *tmp = mp_temp_name(path);
-    FILE *f = tmp ? fopen(tmp, "w") : NULL;
-    if (!f) {
-        free(tmp);
-        return mp_fail(err, MP_EXIT_IO, "%s: cannot write the routing trace", path);
-    }
-    fprintf(f, "# moepack routing trace: ctx %d, experts %d, top_k %d; token layer experts\n", l->ctx,
-            l->n_experts, l->top_k);
-    for (int64_t t = 0; t < l->n_tokens; t++)
-        for (int m = 0; m < l->n_moe; m++) {
-            fprintf(f, "%lld %d", (long long)t, l->moe_layer[m]);
-            for (int j = 0; j < l->top_k; j++)
-                fprintf(f, " %d", chosen_at(l, t, m, j));
-            fputc('\n', f);
+    mp_outfile f;
+    int rc = mp_outfile_open(&f, path, err);
+    if (!rc)
+        rc = mp_outfile_printf(&f, err, "# moepack routing trace: ctx %d, experts %d, top_k %d; token layer experts\n",
+                               l->ctx, l->n_experts, l->top_k);
+    for (int64_t t = 0; !rc && t < l->n_tokens; t++)
+        for (int m = 0; !rc && m < l->n_moe; m++) {
+            rc = mp_outfile_printf(&f, err, "%lld %d", (long long)t, l->moe_layer[m]);
+            for (int j = 0; !rc && j < l->top_k; j++)
+                rc = mp_outfile_printf(&f, err, " %d", chosen_at(l, t, m, j));
+            if (!rc)
+                rc = mp_outfile_write(&f, "\n", 1, err);
         }
-    bool failed = ferror(f) != 0;
-    failed |= fclose(f) != 0;
-    if (!failed && rename(tmp, path) != 0)
-        failed = true;
-    if (failed)
-        remove(tmp);
-    free(tmp);
-    return failed ? mp_fail(err, MP_EXIT_IO, "%s: writing the routing trace failed", path) : MP_OK;
+    if (!rc)
+        rc = mp_outfile_commit(&f, err);
+    mp_outfile_abort(&f);
+    return rc;
 }
