@@ -6,7 +6,6 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "../core/cleanup.h"
 #include "../core/cli.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
@@ -277,7 +276,6 @@ static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const 
     mp_pack_writer *w = mp_pack_writer_new(o->q.out, n_tiers, tier_zstd, o->q.zstd_level, err);
     if (!w)
         return err->code;
-    mp_cleanup_arm(mp_pack_writer_temp_dir(w), mp_pack_temp_files);
     double start = mp_now();
     int rc = MP_OK;
     if (o->q.calib.calib_path) {
@@ -310,7 +308,6 @@ static int run_conversion(const convert_opts *o, const mp_checkpoint *ck, const 
     } else {
         mp_pack_writer_abort(w);
     }
-    mp_cleanup_arm(NULL, NULL);
     return rc;
 }
 

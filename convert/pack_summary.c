@@ -7,14 +7,6 @@
 
 #include "../core/fileio.h"
 
-const char *const mp_pack_temp_files[] = {"tier-0.bin", "tier-1.bin", "tier-2.bin", "tier-3.bin", "tier-4.bin",
-                                          "tier-5.bin", "tier-6.bin", "tier-7.bin", "tier-8.bin", "tier-9.bin",
-                                          "tier-10.bin", "tier-11.bin", "tier-12.bin", "tier-13.bin",
-                                          "tier-14.bin", "tier-15.bin", "manifest.json", "manifest.xxh3",
-                                          "config.json", "generation_config.json", "tokenizer.json",
-                                          "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                                          "calib.stage", "build.json", NULL};
-
 void mp_tally_tensor(mp_pack_tally *t, mp_tensor_class cls, int64_t rows, int64_t cols, const mp_encoding *enc,
                      bool fell_back)
 {

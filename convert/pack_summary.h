@@ -17,10 +17,6 @@ typedef struct {
     double seconds;
 } mp_pack_tally;
 
-/* Every name a pack's temporary directory can hold: tiers, manifest, side files,
- * calib.stage, build.json (NULL-terminated, for mp_cleanup_arm). */
-extern const char *const mp_pack_temp_files[];
-
 void mp_tally_tensor(mp_pack_tally *t, mp_tensor_class cls, int64_t rows, int64_t cols, const mp_encoding *enc,
                      bool fell_back);
 /* The class table: weights, bytes, bits per weight per class and overall. */

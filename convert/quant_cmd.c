@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../core/cleanup.h"
 #include "../core/cli.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
@@ -119,7 +118,7 @@ static int open_input(const quant_opts *o, mp_pack *p, mp_error *err)
     if (!mp_is_pack(o->in))
         return mp_fail(err, MP_EXIT_INPUT, "%s: not a pack (no manifest.json)", o->in);
     int rc = mp_model_pack_open(p, o->in, false, err);
-    /* convert makes at most MP_TIERS_MAX, and the signal cleanup names that many tier files */
+    /* convert makes at most MP_TIERS_MAX tiers, and quant keeps the tiers it is given */
     if (rc == MP_OK && p->n_tiers > MP_TIERS_MAX) {
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: %d tiers, at most %d are supported", o->in, p->n_tiers, MP_TIERS_MAX);
         mp_pack_close(p);
@@ -297,7 +296,6 @@ static int run_quant(const quant_opts *o, const mp_pack *p, quant_stats *s, mp_e
     mp_pack_writer *w = mp_pack_writer_new(o->q.out, p->n_tiers, tier_zstd, o->q.zstd_level, err);
     if (!w)
         return err->code;
-    mp_cleanup_arm(mp_pack_writer_temp_dir(w), mp_pack_temp_files);
     double start = mp_now();
     int rc = o->q.calib.calib_path ? calibrate(o, p, w, s, err) : MP_OK;
     if (rc == MP_OK)
@@ -309,7 +307,6 @@ static int run_quant(const quant_opts *o, const mp_pack *p, quant_stats *s, mp_e
         rc = finish_pack(o, p, w, s, err);
     else
         mp_pack_writer_abort(w);
-    mp_cleanup_arm(NULL, NULL);
     return rc;
 }
 

@@ -7,17 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../core/cleanup.h"
 #include "../core/fileio.h"
 #include "../core/progress.h"
-
-/* Everything a pack's temporary directory can hold, for removal on a signal. */
-static const char *const temp_files[] = {"tier-0.bin", "tier-1.bin", "tier-2.bin", "tier-3.bin", "tier-4.bin",
-                                         "tier-5.bin", "tier-6.bin", "tier-7.bin", "tier-8.bin", "tier-9.bin",
-                                         "tier-10.bin", "tier-11.bin", "tier-12.bin", "tier-13.bin", "tier-14.bin",
-                                         "tier-15.bin", "manifest.json", "manifest.xxh3", "config.json",
-                                         "generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                                         "special_tokens_map.json", "tokenizer.model", "chat_template.jinja", NULL};
 
 /* The model layer of a routing tensor (router [experts, hidden], router.bias and
  * correction_bias [experts]), or -1 for any other tensor. */
@@ -290,7 +281,6 @@ int mp_prune_write(const mp_pack *in, const mp_prune_plan *plan, mp_prune_write_
         json_decref(o->provenance);
         return err->code;
     }
-    mp_cleanup_arm(mp_pack_writer_temp_dir(w), temp_files);
     int rc = write_records(in, plan, o, w, s, err);
     if (rc == MP_OK)
         rc = write_side_files(in, mp_pack_writer_temp_dir(w), plan->keep, err);
@@ -303,6 +293,5 @@ int mp_prune_write(const mp_pack *in, const mp_prune_plan *plan, mp_prune_write_
         mp_pack_writer_abort(w);
     }
     o->provenance = NULL;
-    mp_cleanup_arm(NULL, NULL);
     return rc;
 }
