@@ -132,7 +132,8 @@ for path in sorted(glob.glob(os.path.join(d, "*.safetensors"))):
             continue
         t = header[name]
         bits = {"F32": struct.pack("<f", value), "F16": struct.pack("<e", value),
-                "BF16": struct.pack("<f", value)[2:], "F8_E4M3": bytes([0x7f])}[t["dtype"]]
+                "BF16": struct.pack("<f", value)[2:], "F8_E4M3": bytes([0x7f]),
+                "U8": bytes([0xff])}[t["dtype"]]  # U8: an MXFP4 e8m0 scale, 0xff = NaN
         f.seek(8 + n + t["data_offsets"][0] + index * len(bits))
         f.write(bits)
         sys.exit(0)
@@ -188,6 +189,19 @@ if "$SYNTH" --family deepseek_v3 --fp8 -o "$TMP/fp8" >/dev/null 2>&1; then
     expect_contains "fp8 inf scale: names the scale tensor" "$TMP/err" '"model.layers.1.mlp.experts.2.up_proj.weight_scale_inv": non-finite value (NaN or infinity) at flat index 0;'
 else
     fail "synth deepseek_v3 --fp8"
+fi
+
+# MXFP4 experts: the e2m1 codes are all finite, an e8m0 scale of 0xff is NaN
+if "$SYNTH" --family gpt_oss --mxfp4 -o "$TMP/mxfp4" >/dev/null 2>&1; then
+    d=$TMP/mxfp4_scale
+    rm -rf "$d" && mkdir -p "$d" && cp "$TMP/mxfp4"/* "$d"/
+    poke "$d" model.layers.1.mlp.experts.down_proj_scales 3 nan || fail "mxfp4: poke"
+    rm -rf "$TMP/x.mpk"
+    expect_exit "mxfp4 NaN scale: convert exits 2" 2 "$MOEPACK" convert "$d" -o "$TMP/x.mpk" --quiet
+    expect_contains "mxfp4 NaN scale: names the scales tensor and index" "$TMP/err" '"model.layers.1.mlp.experts.down_proj_scales": non-finite value (NaN or infinity) at flat index 3;'
+    expect_exit "mxfp4 NaN scale: --allow-nonfinite converts" 0 "$MOEPACK" convert "$d" -o "$TMP/x.mpk" --quiet --allow-nonfinite
+else
+    fail "synth gpt_oss --mxfp4"
 fi
 
 # every command that reads a checkpoint's weights documents the option
