@@ -91,6 +91,8 @@ static const char *convert_help =
     "  --hot-budget SIZE      with --stats: tier 1 = the hottest experts whose records fit SIZE\n"
     "                         bytes (e.g. 512K, 4M, 1G), tier 2 = the rest\n"
     "  --zstd-level N         zstd level 1..19 (default 3)\n"
+    "  --allow-nonfinite      carry NaN or infinite weights of the checkpoint into the pack\n"
+    "                         (default: exit 2 naming the tensor and its first bad flat index)\n"
     "  --force                replace OUT.mpk if it exists\n"
     "  --threads N            worker threads (default: all cores)\n"
     "  --json                 the summary as JSON on stdout\n"
@@ -137,6 +139,8 @@ static int parse_option(convert_opts *o, int argc, char **argv, int *i, mp_error
         return got < 0 || mp_bits_encodings_check(v, err) != 0 ? err->code : (o->bits.encodings = v, MP_OK);
     if (strcmp(argv[*i], "--bits-stacked") == 0)
         return o->bits.stacked = true, MP_OK;
+    if (strcmp(argv[*i], "--allow-nonfinite") == 0) /* the checkpoint's reads, calibration's included */
+        return o->q.calib.allow_nonfinite = true, MP_OK;
     if ((got = mp_cli_value("--stats", argc, argv, i, &v, err)) != 0)
         return got < 0 ? err->code : (o->stats = v, MP_OK);
     if ((got = mp_cli_value("--tiers", argc, argv, i, &v, err)) != 0)
@@ -407,6 +411,7 @@ int mp_cmd_convert(int argc, char **argv, mp_error *err)
     }
     mp_checkpoint ck;
     rc = mp_checkpoint_open(&ck, o.ckpt, err);
+    ck.model.allow_nonfinite = o.q.calib.allow_nonfinite;
     if (rc == MP_OK && ck.model.n_problems > 0)
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: %d tensor problem%s (see moepack inspect), first: %s", o.ckpt,
                      ck.model.n_problems, ck.model.n_problems == 1 ? "" : "s", ck.model.problems[0]);

@@ -69,6 +69,8 @@ static int copy_tensor_bytes(const mp_model *m, int tensor, mp_pack_writer *w, m
         mp_st_map map;
         uint64_t len = n - off < chunk ? n - off : chunk;
         rc = mp_st_set_map(m->st, tensor, off, len, &map, err);
+        if (rc == MP_OK) /* bytes kept as stored are never decoded: check them here */
+            rc = mp_ckpt_check_stored(m, tensor, map.data, off, len, err);
         if (rc == MP_OK)
             rc = mp_pack_part_write(w, map.data, len, err);
         mp_st_unmap(&map);

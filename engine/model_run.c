@@ -4,12 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-int mp_model_run_open(mp_model_run *r, const char *path, mp_act_mode act, mp_error *err)
+int mp_model_run_open(mp_model_run *r, const char *path, mp_act_mode act, bool allow_nonfinite, mp_error *err)
 {
     memset(r, 0, sizeof *r);
     int rc = mp_wsrc_open(&r->src, path, err);
     if (rc)
         return rc;
+    r->src.ckpt.model.allow_nonfinite = allow_nonfinite; /* before the engine reads the weights */
     rc = mp_engine_new(&r->engine, &r->src, act, err);
     if (rc) {
         mp_wsrc_close(&r->src);

@@ -14,7 +14,9 @@ typedef struct {
     int vocab;
 } mp_model_run;
 
-int mp_model_run_open(mp_model_run *r, const char *path, mp_act_mode act, mp_error *err);
+/* allow_nonfinite: a checkpoint's NaN or infinite weights are read as they are
+ * (--allow-nonfinite) rather than refused. */
+int mp_model_run_open(mp_model_run *r, const char *path, mp_act_mode act, bool allow_nonfinite, mp_error *err);
 void mp_model_run_close(mp_model_run *r);
 
 /* Chunks per forward pass: about 2048 tokens at a time. */

@@ -5,11 +5,6 @@
 
 #include "model_build.h"
 
-static bool is_moe_layer(const mp_config *c, int i)
-{
-    return i >= c->first_k_dense && i % c->moe_layer_freq == 0;
-}
-
 static void build_mla(mp_model *m, mp_attention *a, const char *p)
 {
     const mp_config *c = &m->cfg;
@@ -60,7 +55,7 @@ void build_deepseek_layer(mp_model *m, mp_layer *L, int i)
         model_gqa(m, &L->attn, p, false);
     else
         build_mla(m, &L->attn, p);
-    if (is_moe_layer(c, i)) {
+    if (mp_config_is_moe_layer(c, i)) {
         build_moe(m, L, p);
         return;
     }

@@ -5,13 +5,6 @@
 
 #include "model_build.h"
 
-static bool is_moe_layer(const mp_config *c, int i)
-{
-    if (c->family == MP_FAMILY_QWEN2_MOE || c->family == MP_FAMILY_QWEN3_MOE)
-        return !c->mlp_only[i] && (i + 1) % c->decoder_sparse_step == 0;
-    return true;
-}
-
 void model_gqa(mp_model *m, mp_attention *a, const char *p, bool o_bias)
 {
     const mp_config *c = &m->cfg;
@@ -75,7 +68,7 @@ void build_llama_moe_layer(mp_model *m, int i)
     snprintf(p, sizeof p, "model.layers.%d", i);
     model_layer_norms(m, L, p);
     model_gqa(m, &L->attn, p, false);
-    if (is_moe_layer(c, i)) {
+    if (mp_config_is_moe_layer(c, i)) {
         build_moe(m, L, p);
         return;
     }

@@ -171,12 +171,45 @@ static int allocate(mp_model *m, mp_error *err)
     return MP_OK;
 }
 
+/* The fewest tensors decoder layer i can be stored in: two norms, four attention
+ * tensors (q, k, v, o; MLA has as many), then a dense MLP's three, or a router and
+ * the experts: three each, or two stacked tensors when the family fuses them. */
+static uint64_t layer_min_tensors(const mp_config *c, int i)
+{
+    if (!mp_config_is_moe_layer(c, i))
+        return 2 + 4 + 3;
+    if (c->family == MP_FAMILY_GPT_OSS)
+        return 2 + 4 + 1 + 2;
+    return 2 + 4 + 1 + 3 * (uint64_t)c->routing.n_experts;
+}
+
+/* The declared counts size every loop and allocation of the build: a config.json
+ * claiming more layers or experts than the checkpoint holds tensors for is refused
+ * here, so the cost stays bounded by the checkpoint rather than by the claim. */
+static int check_counts(const mp_config *c, const mp_st_set *st, mp_error *err)
+{
+    uint64_t need = 2; /* embeddings and the final norm */
+    for (int i = 0; i < c->n_layers + c->n_mtp; i++)
+        need += layer_min_tensors(c, i);
+    if (need <= (uint64_t)st->n_tensors)
+        return MP_OK;
+    if (c->n_mtp > 0)
+        return mp_fail(err, MP_EXIT_INPUT,
+                       "%s/config.json: num_hidden_layers %d + num_nextn_predict_layers %d with %d experts need at least %llu tensors, the checkpoint holds %d",
+                       st->dir, c->n_layers, c->n_mtp, c->routing.n_experts, (unsigned long long)need, st->n_tensors);
+    return mp_fail(err, MP_EXIT_INPUT,
+                   "%s/config.json: num_hidden_layers %d with %d experts need at least %llu tensors, the checkpoint holds %d",
+                   st->dir, c->n_layers, c->routing.n_experts, (unsigned long long)need, st->n_tensors);
+}
+
 int mp_model_build(mp_model *m, const mp_config *cfg, const mp_st_set *st, mp_error *err)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->st = st;
-    int rc = allocate(m, err);
+    int rc = check_counts(cfg, st, err);
+    if (rc == MP_OK)
+        rc = allocate(m, err);
     if (rc != MP_OK) {
         mp_model_free(m);
         return rc;

@@ -142,6 +142,9 @@ typedef struct {
     int n_problems;
     char **problems;
     bool *claimed; /* per checkpoint tensor: part of the model */
+    /* Reads of NaN or infinite weights are errors unless this is set
+     * (--allow-nonfinite): such a checkpoint is broken, not a model to quantize. */
+    bool allow_nonfinite;
 } mp_model;
 
 const char *mp_family_name(mp_family f);
@@ -151,6 +154,8 @@ const char *mp_supported_families(void);
 /* Reads config.json (path to the file) into cfg. */
 int mp_config_read(mp_config *cfg, const char *path, mp_error *err);
 void mp_config_free(mp_config *cfg);
+/* Whether decoder layer i (MTP layers: n_layers + j) has routed experts. */
+bool mp_config_is_moe_layer(const mp_config *c, int i);
 
 /* Builds the canonical model over an opened checkpoint; the model takes over the
  * config (mp_model_free frees it). Missing and mis-shaped tensors are collected in

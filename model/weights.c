@@ -25,6 +25,84 @@ static int64_t physical_rows(const mp_st_tensor *t, const mp_linear *lin)
     return lin->expert >= 0 ? t->shape[1] : (t->ndim == 2 ? t->shape[0] : 1);
 }
 
+/* The checkpoint file that holds the tensor, for messages. */
+static const char *file_of(const mp_model *m, int tensor)
+{
+    return m->st->files[m->st->tensors[tensor].file].path;
+}
+
+static int nonfinite_error(const mp_model *m, int tensor, uint64_t index, mp_error *err)
+{
+    return mp_fail(err, MP_EXIT_INPUT,
+                   "%s: tensor \"%s\": non-finite value (NaN or infinity) at flat index %llu; --allow-nonfinite carries such weights",
+                   file_of(m, tensor), info(m, tensor)->name, (unsigned long long)index);
+}
+
+/* Index of the first NaN or infinity among n floats, or n. The first pass only ORs
+ * exponent tests, which the compiler vectorizes: weights are almost always clean. */
+static uint64_t first_nonfinite(const float *v, uint64_t n)
+{
+    const uint32_t *bits = (const uint32_t *)(const void *)v;
+    uint32_t any = 0;
+    for (uint64_t i = 0; i < n; i++)
+        any |= (bits[i] & 0x7f800000u) == 0x7f800000u;
+    if (!any)
+        return n;
+    uint64_t i = 0;
+    while (i < n && (bits[i] & 0x7f800000u) != 0x7f800000u)
+        i++;
+    return i;
+}
+
+/* Decoded values v[0..n) of tensor, the first at flat index first_index. */
+static int check_decoded(const mp_model *m, int tensor, const float *v, uint64_t n, uint64_t first_index,
+                         mp_error *err)
+{
+    if (m->allow_nonfinite)
+        return MP_OK;
+    uint64_t bad = first_nonfinite(v, n);
+    return bad < n ? nonfinite_error(m, tensor, first_index + bad, err) : MP_OK;
+}
+
+/* Whether a stored value is NaN or infinite, by its encoding: all-ones exponents of
+ * f32/bf16/f16, E4M3's NaN codes (it has no infinities), E8M0's NaN (0xff). */
+static bool stored_nonfinite(mp_dtype dt, const uint8_t *p)
+{
+    uint16_t h;
+    uint32_t w;
+    switch (dt) {
+    case MP_DT_F32:
+        memcpy(&w, p, 4);
+        return (w & 0x7f800000u) == 0x7f800000u;
+    case MP_DT_BF16:
+        memcpy(&h, p, 2);
+        return (h & 0x7f80u) == 0x7f80u;
+    case MP_DT_F16:
+        memcpy(&h, p, 2);
+        return (h & 0x7c00u) == 0x7c00u;
+    case MP_DT_F8_E4M3:
+        return (p[0] & 0x7fu) == 0x7fu;
+    case MP_DT_F8_E8M0:
+        return p[0] == 0xffu;
+    default:
+        return false;
+    }
+}
+
+int mp_ckpt_check_stored(const mp_model *m, int tensor, const void *bytes, uint64_t offset, uint64_t len,
+                         mp_error *err)
+{
+    mp_dtype dt = info(m, tensor)->dtype;
+    uint64_t esize = (uint64_t)mp_dtype_bits(dt) / 8;
+    if (m->allow_nonfinite || esize == 0)
+        return MP_OK;
+    const uint8_t *p = bytes;
+    for (uint64_t i = 0; i + esize <= len; i += esize)
+        if (stored_nonfinite(dt, p + i))
+            return nonfinite_error(m, tensor, (offset + i) / esize, err);
+    return MP_OK;
+}
+
 uint64_t mp_ckpt_linear_bytes(const mp_model *m, const mp_linear *lin)
 {
     const mp_st_tensor *t = info(m, lin->weight);
@@ -47,13 +125,17 @@ static int read_fp8_rows(const mp_model *m, const mp_linear *lin, int64_t r0, in
     int rc = codes && scales ? mp_st_set_read(m->st, lin->weight, (uint64_t)(r0 * cols), n, codes, err)
                              : mp_fail(err, MP_EXIT_IO, "out of memory");
     for (int64_t r = r0; r < r1 && rc == MP_OK; r++) {
+        uint64_t scale_index = (uint64_t)((r / br) * blocks_per_row);
         if (r == r0 || r % br == 0)
-            rc = mp_st_set_read(m->st, lin->scale, (uint64_t)((r / br) * blocks_per_row) * 4,
-                                (uint64_t)blocks_per_row * 4, scales, err);
+            rc = mp_st_set_read(m->st, lin->scale, scale_index * 4, (uint64_t)blocks_per_row * 4, scales, err);
+        if (rc == MP_OK)
+            rc = check_decoded(m, lin->scale, scales, (uint64_t)blocks_per_row, scale_index, err);
         float *o = out + (r - r0) * cols;
         mp_fp8_e4m3_to_f32_n(codes + (r - r0) * cols, o, (size_t)cols);
         for (int64_t c = 0; c < cols; c++)
             o[c] *= scales[c / bc];
+        if (rc == MP_OK)
+            rc = check_decoded(m, lin->weight, o, (uint64_t)cols, (uint64_t)(r * cols), err);
     }
     free(codes);
     free(scales);
@@ -72,6 +154,10 @@ static int read_mxfp4_row(const mp_model *m, const mp_linear *lin, int64_t prow,
                            : mp_fail(err, MP_EXIT_IO, "out of memory");
     if (rc == MP_OK)
         rc = mp_st_set_read(m->st, lin->scale, row_index * (uint64_t)nblocks, (uint64_t)nblocks, exps, err);
+    /* e2m1 codes are all finite; an e8m0 exponent (stored as U8) of 0xff is NaN */
+    for (int64_t b = 0; b < nblocks && rc == MP_OK && !m->allow_nonfinite; b++)
+        if (exps[b] == 0xff)
+            rc = nonfinite_error(m, lin->scale, row_index * (uint64_t)nblocks + (uint64_t)b, err);
     for (int64_t b = 0; b < nblocks && rc == MP_OK; b++) {
         float scale = mp_e8m0_to_f32(exps[b]);
         for (int k = 0; k < 16; k++) {
@@ -119,6 +205,9 @@ static int read_plain_rows(const mp_model *m, const mp_linear *lin, int64_t p0, 
             bf16_to_f32(buf, out + done, k);
         else if (mp_decode_to_f32(t->dtype, buf, out + done, (size_t)k) != 0)
             return mp_fail(err, MP_EXIT_INPUT, "%s: dtype %s is not a float type", t->name, mp_dtype_name(t->dtype));
+        rc = check_decoded(m, lin->weight, out + done, k, first * (uint64_t)lin->cols + done, err);
+        if (rc != MP_OK)
+            return rc;
     }
     return MP_OK;
 }

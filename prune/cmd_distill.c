@@ -39,6 +39,8 @@ static const char *distill_help =
     "  --calib-ctx N          tokens per calibration sequence (default 512)\n"
     "  --act-order            GPTQ visits columns by decreasing activation energy\n"
     "  --keep-router          do not refit the routers\n"
+    "  --allow-nonfinite      read a checkpoint teacher's NaN or infinite weights as they are\n"
+    "                         (default: exit 2 naming the tensor and the first bad index)\n"
     "  --force                replace OUT.mpk if it exists\n"
     "  --threads N            worker threads (default: all cores); the output is the same at any N\n"
     "  --json                 the summary as JSON on stdout\n"
@@ -117,6 +119,8 @@ static int parse_args(distill_opts *o, int argc, char **argv, mp_error *err)
             o->d.act_order = true;
         else if (strcmp(argv[i], "--keep-router") == 0)
             o->d.keep_router = true;
+        else if (strcmp(argv[i], "--allow-nonfinite") == 0)
+            o->d.allow_nonfinite = true;
         else
             return mp_fail(err, MP_EXIT_INPUT, "%s \"%s\"; see moepack distill --help",
                            argv[i][0] == '-' ? "unknown option" : "unexpected argument", argv[i]);

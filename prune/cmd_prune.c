@@ -75,6 +75,8 @@ static const char *prune_help =
     "  --group G, --sym, --encode REGEX=ENC, --cold-codec C, --zstd-level N   as moepack convert\n"
     "  --quant-method M       convert's --method: rtn (default), mse, hqq, awq or gptq; awq and gptq\n"
     "                         calibrate on the --calib text with convert's defaults\n"
+    "  --allow-nonfinite      convert the checkpoint's NaN or infinite weights as they are (default:\n"
+    "                         exit 2 naming the tensor and its first bad flat index)\n"
     "  --threads N            worker threads (default: all cores)\n"
     "  --json                 the summary as JSON on stdout\n"
     "  --quiet                no progress bar\n\n"
@@ -171,9 +173,9 @@ static int parse_args(prune_opts *o, int argc, char **argv, mp_error *err)
             continue;
         if (strcmp(argv[i], "--force") == 0)
             o->force = true;
-        else if (strcmp(argv[i], "--sym") == 0) {
-            o->convert.first = o->convert.first ? o->convert.first : "--sym";
-            if (mp_convert_args_add(&o->convert, "--sym", NULL, err) != MP_OK)
+        else if (strcmp(argv[i], "--sym") == 0 || strcmp(argv[i], "--allow-nonfinite") == 0) {
+            o->convert.first = o->convert.first ? o->convert.first : argv[i];
+            if (mp_convert_args_add(&o->convert, argv[i], NULL, err) != MP_OK)
                 return err->code;
         } else if (strcmp(argv[i], "--merge") == 0)
             o->merge = true;

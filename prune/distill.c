@@ -148,6 +148,7 @@ static int fit_and_write(const mp_distill_options *o, const mp_pack *p, const mp
     mp_calib_options co = {.method = MP_METHOD_GPTQ, .calib_path = o->calib, .tokens_path = o->tokens,
                            .calib_tokens = o->calib_tokens, .calib_ctx = o->ctx, .min_tokens = -1,
                            .act_order = o->act_order, .teacher = &teacher, .quiet = o->quiet,
+                           .allow_nonfinite = o->allow_nonfinite,
                            .encoding = encoding_of, .encoding_user = (void *)p};
     int rc = mp_stage_open(&stage, stage_path, err);
     if (rc == MP_OK)

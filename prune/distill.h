@@ -19,6 +19,7 @@ typedef struct {
     int64_t calib_tokens;
     int ctx;
     bool act_order, keep_router, force, quiet;
+    bool allow_nonfinite;       /* a checkpoint teacher's NaN/infinite weights are read, not refused */
     const char *command;        /* for the provenance */
 } mp_distill_options;
 

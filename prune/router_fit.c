@@ -213,8 +213,8 @@ int mp_refit_routers(const mp_refit_options *o, const mp_prune_plan *plan, const
     if (rc != MP_OK)
         return rc;
     refit_run r = {0};
-    rc = mp_model_run_open(&r.orig, o->original, MP_ACT_F32, err);
-    if (rc == MP_OK && (rc = mp_model_run_open(&r.pruned, o->pruned, MP_ACT_F32, err)) != MP_OK)
+    rc = mp_model_run_open(&r.orig, o->original, MP_ACT_F32, false, err);
+    if (rc == MP_OK && (rc = mp_model_run_open(&r.pruned, o->pruned, MP_ACT_F32, false, err)) != MP_OK)
         mp_model_run_close(&r.orig);
     if (rc != MP_OK) {
         mp_chunks_free(&chunks);

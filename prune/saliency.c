@@ -293,7 +293,7 @@ int mp_saliency_compute(const char *pack_dir, const mp_saliency_options *o, mp_s
     if (rc != MP_OK)
         return rc;
     mp_model_run run;
-    rc = mp_model_run_open(&run, pack_dir, MP_ACT_F32, err);
+    rc = mp_model_run_open(&run, pack_dir, MP_ACT_F32, false, err);
     if (rc != MP_OK) {
         mp_chunks_free(&chunks);
         return rc;

@@ -119,8 +119,8 @@ int mp_calibrate(const char *model_path, const mp_calib_options *o, mp_stage *st
         o = &with_teacher;
     }
     mp_model_run run, teacher = {0};
-    rc = mp_model_run_open(&run, model_path, MP_ACT_F32, err);
-    if (rc == MP_OK && o->teacher && (rc = mp_model_run_open(&teacher, o->teacher->path, MP_ACT_F32, err)) != MP_OK)
+    rc = mp_model_run_open(&run, model_path, MP_ACT_F32, o->allow_nonfinite, err);
+    if (rc == MP_OK && o->teacher && (rc = mp_model_run_open(&teacher, o->teacher->path, MP_ACT_F32, o->allow_nonfinite, err)) != MP_OK)
         mp_model_run_close(&run);
     if (rc != MP_OK) {
         mp_chunks_free(&chunks);

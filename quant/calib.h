@@ -57,6 +57,7 @@ typedef struct {
                                inputs (gptq.py); else the original model's output at the same tokens */
     int nm_method;          /* 2:4 tensors (encodings with nm24): mp_nm_method of quant/nm_sparse.h */
     const mp_calib_teacher *teacher; /* NULL: ordinary calibration */
+    bool allow_nonfinite;   /* checkpoints' NaN/infinite weights are read, not refused */
     bool quiet;
     mp_encoding_fn encoding;
     void *encoding_user;

@@ -32,6 +32,8 @@ static const char *compare_help =
     "  --ctx N           context (checkpoint references; default 256)\n"
     "  --chunks N        only the first N chunks\n"
     "  --act MODE        the packs' activations: f32 (default), bf16 or fp8\n"
+    "  --allow-nonfinite run a checkpoint reference's NaN or infinite weights as they are\n"
+    "                    (default: exit 2 naming the tensor and its first bad flat index)\n"
     "  --report FILE     write a self-contained HTML page: the table and the plot\n"
     "  --json            an array of one object per pack on stdout instead of the table\n"
     "  --threads N, --quiet (no progress, no table)\n\n"

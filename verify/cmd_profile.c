@@ -31,6 +31,8 @@ static const char *profile_help =
     "  --ctx N         context length (default 256)\n"
     "  --chunks N      run only the first N chunks\n"
     "  --act MODE      activations: f32 (default), bf16 or fp8 (deployment numerics)\n"
+    "  --allow-nonfinite  run a checkpoint's NaN or infinite weights as they are (default:\n"
+    "                  exit 2 naming the tensor and its first bad flat index)\n"
     "  --routing-trace FILE  also write the routing decisions: a line \"token layer experts...\"\n"
     "                  per token and MoE layer, in the order a runtime meets them\n"
     "  --threads N, --quiet, --json\n\n"
@@ -450,7 +452,7 @@ int mp_cmd_profile(int argc, char **argv, mp_error *err)
     mp_chunks c;
     profiler p = {0};
     double t0 = mp_now();
-    rc = mp_model_run_open(&run, o.model, o.act, err);
+    rc = mp_model_run_open(&run, o.model, o.act, o.allow_nonfinite, err);
     if (rc)
         return rc;
     rc = mp_chunks_load(&c, o.model, o.text, o.tokens, o.ctx, o.max_chunks, err);

@@ -30,6 +30,8 @@ static const char *reference_help =
     "                  against it is a lower bound). Default 0: the whole vocabulary\n"
     "  --chunks N      run only the first N chunks\n"
     "  --act MODE      activations: f32 (default), bf16 or fp8 (deployment numerics)\n"
+    "  --allow-nonfinite  run a checkpoint's NaN or infinite weights as they are (default:\n"
+    "                  exit 2 naming the tensor and its first bad flat index)\n"
     "  --threads N, --quiet, --json\n\n"
     "exit codes: 0 ok, 2 bad input or usage, 3 I/O failure\n";
 
@@ -115,7 +117,7 @@ int mp_cmd_reference(int argc, char **argv, mp_error *err)
     mp_chunks c;
     recorder rec = {0};
     double t0 = mp_now();
-    rc = mp_model_run_open(&run, o.model, o.act, err);
+    rc = mp_model_run_open(&run, o.model, o.act, o.allow_nonfinite, err);
     if (rc)
         return rc;
     rc = mp_chunks_load(&c, o.model, o.text, o.tokens, o.ctx, o.max_chunks, err);
@@ -127,6 +129,9 @@ int mp_cmd_reference(int argc, char **argv, mp_error *err)
     double t_run = mp_now();
     if (!rc) rc = run_all(&run, &c, &rec, o.top_k, o.common.quiet || o.common.json, err);
     t_run = mp_now() - t_run;
+    if (!rc && !isfinite(rec.nll)) /* the footer's JSON cannot hold it: say why rather than fail writing */
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: the model's log-likelihood is not finite (NaN or infinite logits, "
+                     "e.g. from non-finite weights): no reference written", o.model);
     if (!rc)
         rc = mp_ref_writer_finish(&rec.writer, footer(&o, &run, &c, &rec), err);
     else

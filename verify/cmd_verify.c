@@ -25,6 +25,8 @@ static const char *verify_help =
     "  --ctx N           context (checkpoint references; default 256)\n"
     "  --chunks N        only the first N chunks\n"
     "  --act MODE        the pack's activations: f32 (default), bf16 or fp8\n"
+    "  --allow-nonfinite run a checkpoint's NaN or infinite weights as they are (default:\n"
+    "                    exit 2 naming the tensor and its first bad flat index)\n"
     "  --max-kld X       fail (exit 1) when the mean KLD exceeds X\n"
     "  --min-top1 P      fail (exit 1) when same top-1 is below P percent\n"
     "  --report FILE     write a self-contained HTML report with plots\n"

@@ -27,6 +27,8 @@ int mp_run_options_parse_input(mp_run_options *o, int argc, char **argv, int *i,
         o->max_chunks = n;
         return 1;
     }
+    if (strcmp(argv[*i], "--allow-nonfinite") == 0)
+        return o->allow_nonfinite = true, 1;
     if ((got = mp_cli_value("--act", argc, argv, i, &o->act_name, err)) != 0) {
         if (got > 0 && mp_act_parse(o->act_name, &o->act) != 0)
             return mp_fail(err, MP_EXIT_INPUT, "--act: expected f32, bf16 or fp8, got \"%s\"", o->act_name), -1;

@@ -21,11 +21,13 @@ typedef struct {
     mp_act_mode act;
     const char *act_name;
     double max_kld, min_top1; /* negative: no threshold */
+    bool allow_nonfinite;     /* --allow-nonfinite: run a checkpoint's NaN/infinite weights */
 } mp_run_options;
 
 /* Defaults: ctx 256, f32 activations, no thresholds. */
 void mp_run_options_init(mp_run_options *o);
-/* The options that say what to run over (--text, --tokens, --ctx, --chunks, --act),
+/* The options that say what to run over (--text, --tokens, --ctx, --chunks, --act,
+ * --allow-nonfinite),
  * at argv[*i]: 1 consumed, 0 not one of them, negative on a usage error. */
 int mp_run_options_parse_input(mp_run_options *o, int argc, char **argv, int *i, mp_error *err);
 /* Parses argv; prints help (and returns 0 with common.help set) on --help. Applies --threads. */

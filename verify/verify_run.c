@@ -84,7 +84,7 @@ static int verify_against_checkpoint(const mp_run_options *o, const char *what, 
 {
     mp_model_run ref;
     mp_chunks c;
-    int rc = mp_model_run_open(&ref, o->reference, MP_ACT_F32, err);
+    int rc = mp_model_run_open(&ref, o->reference, MP_ACT_F32, o->allow_nonfinite, err);
     if (rc)
         return rc;
     const mp_config *cfg = mp_wsrc_config(&test->src);
@@ -316,7 +316,7 @@ int mp_verify_measure(const mp_run_options *o, const char *what, mp_verify_resul
         return rc;
     double t0 = mp_now();
     mp_model_run test;
-    rc = mp_model_run_open(&test, o->model, o->act, err);
+    rc = mp_model_run_open(&test, o->model, o->act, o->allow_nonfinite, err);
     if (rc)
         return rc;
     const mp_config *cfg = mp_wsrc_config(&test.src);
