@@ -16,7 +16,7 @@ int main(int argc, char **argv)
     int n_new = atoi(argv[2]), n_prompt = argc - 3, total = n_prompt + n_new;
     mp_error err = {0};
     mp_model_run run;
-    if (mp_model_run_open(&run, argv[1], MP_ACT_F32, &err) != MP_OK) {
+    if (mp_model_run_open(&run, argv[1], MP_ACT_F32, false, &err) != MP_OK) {
         fprintf(stderr, "engine_greedy: %s\n", err.msg);
         return err.code;
     }
