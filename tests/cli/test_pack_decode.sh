@@ -163,7 +163,9 @@ if run_synth gpt_oss_mxfp4 --family gpt_oss --mxfp4; then
 fi
 # Awkward shapes: odd element counts (fp8 nibble planes with a half-empty last byte),
 # odd counts of w4 zero points, partial 128x128 blocks, groups falling back to 64.
-if run_synth odd --family mixtral --hidden 65 --inter 33 --heads 5 --kv-heads 1 --head-dim 13 --vocab 101; then
+# (The head dim stays even: RoPE rotates pairs, and config.json with an odd rotated
+# width is refused.)
+if run_synth odd --family mixtral --hidden 65 --inter 33 --heads 5 --kv-heads 1 --head-dim 14 --vocab 101; then
     agree "mixtral 65x33 fp8 zstd" "$CK" --scheme fp8 --cold-codec zstd
     agree "mixtral 65x33 f16 zstd" "$CK" --scheme bf16 --encode '.*=f16' --cold-codec zstd
     agree "mixtral 65x33 experts fp8-channel zstd" "$CK" --scheme w4a16 --encode 'experts=fp8-channel' --cold-codec zstd
