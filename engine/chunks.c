@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "../core/fileio.h"
+#include "../model/model.h"
 #include "../tokenizer/tokenizer.h"
 
 static int tokenize_text(mp_chunks *c, const mp_tokenizer *tok, const char *path, int32_t **ids, size_t *n,
@@ -43,6 +44,29 @@ static bool has_tokenizer(const char *model_dir)
     return found;
 }
 
+/* Every id must index the model's embedding: a tokenizer.json whose ids pass
+ * config.json's vocab_size, or an ids file with such ids, is named here rather than
+ * failing in the engine without a file. */
+static int check_vocab(const char *model_dir, const char *text_path, const char *tokens_path, int32_t bos,
+                       const int32_t *ids, size_t n, mp_error *err)
+{
+    char *path = mp_path_join(model_dir, "config.json");
+    mp_config cfg = {0};
+    int rc = path ? mp_config_read(&cfg, path, err) : mp_fail(err, MP_EXIT_IO, "out of memory");
+    for (size_t i = 0; rc == MP_OK && i < n; i++)
+        if (ids[i] < 0 || ids[i] >= cfg.vocab)
+            rc = text_path ? mp_fail(err, MP_EXIT_INPUT, "%s/tokenizer.json: token %d (token %zu of %s) is outside "
+                                     "config.json's vocab_size %d", model_dir, ids[i], i, text_path, cfg.vocab)
+                           : mp_fail(err, MP_EXIT_INPUT, "%s: id %d (token %zu) is outside the model's vocab_size %d",
+                                     tokens_path, ids[i], i, cfg.vocab);
+    if (rc == MP_OK && bos >= cfg.vocab)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s/tokenizer.json: the BOS token %d is outside config.json's vocab_size %d",
+                     model_dir, bos, cfg.vocab);
+    mp_config_free(&cfg);
+    free(path);
+    return rc;
+}
+
 int mp_chunks_load(mp_chunks *c, const char *model_dir, const char *text_path, const char *tokens_path, int ctx,
                    int64_t max_chunks, mp_error *err)
 {
@@ -66,8 +90,11 @@ int mp_chunks_load(mp_chunks *c, const char *model_dir, const char *text_path, c
     rc = text_path ? tokenize_text(c, tok, text_path, &ids, &n, err) : read_ids(c, tokens_path, &ids, &n, err);
     c->bos = tok ? mp_tokenizer_bos(tok) : -1;
     mp_tokenizer_free(tok);
-    if (rc)
+    if (!rc) rc = check_vocab(model_dir, text_path, tokens_path, c->bos, ids, n, err);
+    if (rc) {
+        free(ids);
         return rc;
+    }
     int extra = c->bos >= 0;
     c->tokens = malloc((n + 1) * sizeof *c->tokens);
     if (!c->tokens) {

@@ -209,3 +209,28 @@ for cmd in convert reference verify profile compare prune distill; do
     expect_exit "$cmd --help" 0 "$MOEPACK" $cmd --help
     expect_contains "$cmd --help documents --allow-nonfinite" "$TMP/out" "--allow-nonfinite"
 done
+
+# token ids beyond config.json's vocab_size: named at the file that holds them (the
+# tokenizer, or the ids file), not in the engine without a file
+VOCAB=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["vocab_size"])' "$BASE/config.json")
+echo "1 2 $VOCAB 3" >"$TMP/big_ids.txt"
+seq 1 40 | tr '\n' ' ' >>"$TMP/big_ids.txt"
+expect_exit "an id = vocab_size in --tokens: reference exits 2" 2 \
+    "$MOEPACK" reference "$BASE" --tokens "$TMP/big_ids.txt" --ctx 16 -o "$TMP/big.ref" --quiet
+expect_contains "names the ids file and the id" "$TMP/err" "$TMP/big_ids.txt: id $VOCAB (token 2) is outside the model's vocab_size $VOCAB"
+if [ -f "$BASE/tokenizer.json" ]; then
+    d=$TMP/tok_beyond
+    rm -rf "$d" && mkdir -p "$d" && cp "$BASE"/* "$d"/
+    python3 - "$d/tokenizer.json" "$VOCAB" <<'PYEOF'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t.setdefault("added_tokens", []).append({"id": int(sys.argv[2]), "content": "QQQZ", "single_word": False,
+    "lstrip": False, "rstrip": False, "normalized": False, "special": False})
+json.dump(t, open(sys.argv[1], "w"))
+PYEOF
+    python3 -c 'print("hello QQQZ world " * 40)' >"$TMP/qqqz.txt"
+    expect_exit "a tokenizer id = vocab_size: reference exits 2" 2 \
+        "$MOEPACK" reference "$d" --text "$TMP/qqqz.txt" --ctx 16 -o "$TMP/big.ref" --quiet
+    expect_contains "names tokenizer.json, the id and the text" "$TMP/err" "$d/tokenizer.json: token $VOCAB (token "
+    expect_contains "names config.json's vocab_size" "$TMP/err" "of $TMP/qqqz.txt) is outside config.json's vocab_size $VOCAB"
+fi

@@ -30,7 +30,7 @@ expect_contains "the error says fewer than one context" "$TMP/err" "fewer than o
 [ -e "$TMP/x.ref" ] && fail "a failed reference leaves no file" || pass "a failed reference leaves no file"
 echo "1 2 3 99999 5 6 7 8" >"$TMP/ids.txt"
 expect_exit "a token outside the vocabulary" 2 "$MOEPACK" reference "$TINY" --tokens "$TMP/ids.txt" -o "$TMP/x.ref" --ctx 4
-expect_contains "the token is named" "$TMP/err" "token 99999"
+expect_contains "the id and its file are named" "$TMP/err" "$TMP/ids.txt: id 99999 (token 3)"
 
 # Families the engine runs beyond the shared models (random synthetic weights: the
 # logits are checked against an independent reference in the families issue; here
