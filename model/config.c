@@ -264,7 +264,6 @@ static int read_olmoe(config_reader *r, mp_config *c)
     return rc ? rc : get_bool(r, "norm_topk_prob", false, &c->routing.norm_topk);
 }
 
-/* DeepSeek-V2/V3 and descendants: routing keys shared with GLM-4.5. */
 /* Group-limited routing picks topk_group of n_group equal groups, then top_k experts
  * among them: the groups must split the experts evenly and hold top_k candidates, and
  * noaux_tc scores a group by its best two. */
@@ -290,6 +289,7 @@ static int check_groups(config_reader *r, mp_routing *ro)
     return MP_OK;
 }
 
+/* DeepSeek-V2/V3 and descendants: routing keys shared with GLM-4.5. */
 static int read_deepseek_routing(config_reader *r, mp_config *c)
 {
     mp_routing *ro = &c->routing;
