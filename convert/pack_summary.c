@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "../core/fileio.h"
@@ -90,9 +91,14 @@ int mp_write_build_info(const char *dir, double seconds, double calibration_seco
     char *path = mp_path_join(dir, "build.json");
     json_t *info = json_pack("{s:f, s:f, s:i}", "seconds", seconds, "calibration_seconds", calibration_seconds,
                              "threads", omp_get_max_threads());
-    int rc = path && info && json_dump_file(info, path, JSON_INDENT(2)) == 0
-                 ? MP_OK
-                 : mp_fail(err, MP_EXIT_IO, "%s: cannot write build.json", dir);
+    char *text = info ? json_dumps(info, JSON_INDENT(2)) : NULL;
+    mp_outfile f;
+    int rc = path && text ? mp_outfile_open(&f, path, err) : mp_fail(err, MP_EXIT_IO, "%s: out of memory", dir);
+    if (rc == MP_OK && (rc = mp_outfile_write(&f, text, strlen(text), err)) != MP_OK)
+        mp_outfile_abort(&f);
+    else if (rc == MP_OK)
+        rc = mp_outfile_commit(&f, err);
+    free(text);
     json_decref(info);
     free(path);
     return rc;

@@ -81,7 +81,8 @@ elif ! LD_PRELOAD="$PRELOAD" "$MOEPACK" --version >/dev/null 2>&1; then
 else
     for fault in MP_FAULT_AFTER=4096 MP_FAULT_CALL=1 MP_FAULT_CLOSE=1 MP_FAULT_FSYNC=1; do
         cases=$CASES
-        [ "$fault" = MP_FAULT_FSYNC=1 ] && cases="reference profile trace verify compare"
+        # what syncs: the single-file outputs, and a pack's build.json (convert, quant)
+        [ "$fault" = MP_FAULT_FSYNC=1 ] && cases="convert quant reference profile trace verify compare"
         for c in $cases; do
             (export LD_PRELOAD="$PRELOAD" MP_FAULT_PATH="$O/" "$fault"; run_case "$O" "$c") >/dev/null 2>"$TMP/err"
             check_failed "EIO ($fault)" "$c" "$O" $?
