@@ -58,14 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *dir = fuzz_dir();
     if (fuzz_split_into(dir, data, size) == 0)
         return 0;
-    size_t n;
-    uint8_t *whole = fuzz_read_file(dir, "file", &n);
-    if (whole)
-        free(whole);
-    else if (!frame(dir))
-        return 0;
     char path[4096];
-    snprintf(path, sizeof path, "%s/file", dir);
+    if (!fuzz_single_file(dir, frame, path, sizeof path))
+        return 0;
     mp_ref_reader r;
     mp_error err = {0};
     if (fuzz_check(mp_ref_open(&r, path, &err), &err) != MP_OK)

@@ -66,14 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *dir = fuzz_dir();
     if (fuzz_split_into(dir, data, size) == 0)
         return 0;
-    size_t n;
-    uint8_t *whole = fuzz_read_file(dir, "file", &n);
-    if (whole)
-        free(whole);
-    else if (!lay_out(dir))
-        return 0;
     char path[4096];
-    snprintf(path, sizeof path, "%s/file", dir);
+    if (!fuzz_single_file(dir, lay_out, path, sizeof path))
+        return 0;
     mp_stats s;
     mp_error err = {0};
     if (fuzz_check(mp_stats_open(&s, path, true, &err), &err) != MP_OK)

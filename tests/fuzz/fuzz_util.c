@@ -268,3 +268,14 @@ int fuzz_check(int rc, const mp_error *err)
     }
     return rc;
 }
+
+int fuzz_single_file(const char *dir, int (*build)(const char *dir), char *path, size_t cap)
+{
+    size_t n;
+    uint8_t *whole = fuzz_read_file(dir, "file", &n);
+    free(whole);
+    if (!whole && !build(dir))
+        return 0;
+    snprintf(path, cap, "%s/file", dir);
+    return 1;
+}

@@ -34,6 +34,11 @@ char *fuzz_write_file(const char *dir, const char *name, const uint8_t *data, si
 /* Writes each file of a split input into dir (emptied first); returns how many. */
 int fuzz_split_into(const char *dir, const uint8_t *data, size_t size);
 
+/* For single-file formats: the path of dir/file, the input's "file" section as is
+ * when it has one, else the file build(dir) writes from the other sections (it
+ * returns 0 when it cannot). Fills path (cap bytes); returns 0 when there is none. */
+int fuzz_single_file(const char *dir, int (*build)(const char *dir), char *path, size_t cap);
+
 /* Reads dir/name whole into a malloc'd buffer; NULL when absent. */
 uint8_t *fuzz_read_file(const char *dir, const char *name, size_t *size);
 
