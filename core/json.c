@@ -1,6 +1,7 @@
 #include "json.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "fileio.h"
 
@@ -29,4 +30,12 @@ int mp_json_load_file(const char *path, uint64_t max_bytes, json_t **root, mp_er
 int mp_json_load_file_tolerant(const char *path, uint64_t max_bytes, json_t **root, mp_error *err)
 {
     return load_file(path, max_bytes, JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, root, err);
+}
+
+int mp_parse_hex64(const char *s, uint64_t *out)
+{
+    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
+        return -1;
+    *out = strtoull(s, NULL, 16);
+    return 0;
 }

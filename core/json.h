@@ -17,4 +17,8 @@ int mp_json_load_file(const char *path, uint64_t max_bytes, json_t **root, mp_er
  * value. */
 int mp_json_load_file_tolerant(const char *path, uint64_t max_bytes, json_t **root, mp_error *err);
 
+/* An xxh3 as our files write it (a pack's records and manifest.xxh3, a reference's
+ * payload): exactly 16 lowercase hex digits, so that any changed byte is refused. */
+int mp_parse_hex64(const char *s, uint64_t *out);
+
 #endif

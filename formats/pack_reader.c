@@ -66,15 +66,6 @@ static int field_int(json_t *obj, const char *key, int min, int max, int *out)
     return 0;
 }
 
-/* Exactly 16 lowercase hex digits, as written: "A" for "a" is a changed byte. */
-static int parse_hex64(const char *s, uint64_t *out)
-{
-    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdef") != 16)
-        return -1;
-    *out = strtoull(s, NULL, 16);
-    return 0;
-}
-
 static int load_manifest(mp_pack *p, mp_error *err)
 {
     char *path = mp_path_join(p->dir, "manifest.json"), *sum_path = mp_path_join(p->dir, "manifest.xxh3");
@@ -84,7 +75,7 @@ static int load_manifest(mp_pack *p, mp_error *err)
     int rc = mp_read_small_file(path, MAX_MANIFEST_BYTES, &text, &len, err);
     if (rc == MP_OK)
         rc = mp_read_small_file(sum_path, 64, &sum, &sum_len, err);
-    if (rc == MP_OK && (sum_len != 17 || sum[16] != '\n' || (sum[16] = '\0', parse_hex64(sum, &want)) != 0))
+    if (rc == MP_OK && (sum_len != 17 || sum[16] != '\n' || (sum[16] = '\0', mp_parse_hex64(sum, &want)) != 0))
         rc = mp_fail(err, MP_EXIT_INPUT, "%s: expected 16 lowercase hex digits and a newline", sum_path);
     if (rc == MP_OK && XXH3_64bits(text, len) != want)
         rc = mp_fail(err, MP_EXIT_IO, "%s: checksum %016" PRIx64 " does not match manifest.xxh3 (%016" PRIx64 "): the manifest is corrupt",
@@ -242,7 +233,7 @@ static int parse_record(mp_pack *p, int i, json_t *e, mp_error *err)
     if (field_int(e, "tier", 0, p->n_tiers - 1, &r->tier) != 0 || field_u64(e, "offset", &r->offset) != 0 ||
         field_u64(e, "length", &r->length) != 0 || field_u64(e, "raw_length", &r->raw_length) != 0 ||
         field_int(e, "layer", -1, 1 << 20, &r->layer) != 0 || field_int(e, "expert", -1, 1 << 24, &r->expert) != 0 ||
-        !json_is_string(codec) || parse_hex64(json_string_value(sum), &r->xxh3) != 0)
+        !json_is_string(codec) || mp_parse_hex64(json_string_value(sum), &r->xxh3) != 0)
         return mp_fail(err, MP_EXIT_INPUT,
                        "%s/manifest.json: records[%d]: expected tier, offset, length, raw_length, codec, xxh3, layer, expert",
                        p->dir, i);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../core/fileio.h"
+#include "../core/json.h"
 
 static uint64_t chunk_raw_bytes(int ctx, int n_scored, int k, int vocab)
 {
@@ -286,14 +287,6 @@ static int read_chunking(mp_ref_reader *r, mp_error *err)
     return rc;
 }
 
-static bool parse_hex64(const char *s, uint64_t *out)
-{
-    if (!s || strlen(s) != 16 || strspn(s, "0123456789abcdefABCDEF") != 16)
-        return false;
-    *out = strtoull(s, NULL, 16);
-    return true;
-}
-
 /* The payload fills the file between the magic and the footer exactly, and
  * decompresses to n_chunks chunk records. */
 static int read_payload(mp_ref_reader *r, uint64_t size, uint64_t footer_len, mp_error *err)
@@ -309,8 +302,8 @@ static int read_payload(mp_ref_reader *r, uint64_t size, uint64_t footer_len, mp
     if (!rc) rc = footer_int(r, p, "payload.", "length", (int64_t)between, (int64_t)between, &length, err);
     if (!rc) rc = footer_int(r, p, "payload.", "raw_length", 1, INT64_MAX, &raw, err);
     if (!rc) rc = footer_choice(r, p, "payload.", "codec", codecs, err);
-    if (!rc && !parse_hex64(json_string_value(json_object_get(p, "xxh3")), &r->payload_xxh3))
-        rc = mp_fail(err, MP_EXIT_INPUT, "%s: footer field payload.xxh3: expected 16 hex digits", r->path);
+    if (!rc && mp_parse_hex64(json_string_value(json_object_get(p, "xxh3")), &r->payload_xxh3) != 0)
+        rc = mp_fail(err, MP_EXIT_INPUT, "%s: footer field payload.xxh3: expected 16 lowercase hex digits", r->path);
     if (rc)
         return rc;
     if ((uint64_t)raw / (uint64_t)MAX_ZSTD_RATIO > (uint64_t)length)
