@@ -4,10 +4,10 @@
  *
  * mp_report_begin creates "path.tmp-PID" (mp_outfile: removed on a failure or a
  * signal); the page is built in memory and written to it by mp_report_end, then
- * renamed to path, so a failure never leaves a partial report under the final name. Every string passed in is
- * HTML-escaped. Errors are sticky in the stream and checked once, by mp_report_end;
- * the calls in between return nothing and do nothing after the report has ended or
- * been aborted.
+ * renamed to path, so a failure never leaves a partial report under the final name.
+ * Every string passed in is HTML-escaped. Errors are sticky in the stream and checked
+ * once, by mp_report_end; the calls in between return nothing and do nothing after
+ * the report has ended or been aborted.
  *
  *     mp_report r;
  *     if (mp_report_begin(&r, "out.html", "verify tiny.mpk", "reference: ...", &err) != MP_OK)
